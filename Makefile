@@ -1,0 +1,75 @@
+# AILyS Hub. `make up` brings up the local site, `make test` runs every test; each installs
+# what it needs first (apt packages when root, the virtual environment, the proxy).
+SHELL := /bin/bash
+SITE ?= local
+VENV := .venv
+PY := $(VENV)/bin/python
+CHP_VERSION := 5.3.0
+# As root, learners' processes run the environment too, so it lives where every account can
+# read it (/opt), whatever the mode of the checkout's parents; .venv points there.
+VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $(CURDIR) | sha1sum | cut -c1-12),$(CURDIR)/.venv)
+APT_RUN := python3-venv python3-dev build-essential
+APT_TEST := chromium
+PYTEST_ARGS ?=
+
+.PHONY: up down test test-unit bench-spawn docs deps test-deps clean
+
+up: deps
+	$(VENV)/bin/ailys up --site $(SITE)
+
+down: deps
+	$(VENV)/bin/ailys down --site $(SITE)
+
+test: test-deps
+	$(VENV)/bin/pytest -ra $(PYTEST_ARGS)
+
+test-unit: test-deps
+	$(VENV)/bin/pytest -ra tests/unit $(PYTEST_ARGS)
+
+bench-spawn: test-deps
+	$(PY) -m tests.bench.spawn
+
+docs: deps
+	$(VENV)/bin/ailys docs
+
+deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy
+
+test-deps: deps $(VENV)/.test-deps-stamp
+
+# --- installation steps ---------------------------------------------------------------------
+
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "Please install: $$missing (apt-get install $$missing)"; exit 1; fi; \
+	  echo "apt-get install $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+$(VENV)/bin/python:
+	$(call apt_install,$(APT_RUN))
+	@command -v node >/dev/null || $(MAKE) --no-print-directory apt-node
+	mkdir -p $(VENV_HOME)
+	/usr/bin/python3 -m venv $(VENV_HOME)
+	@if [ "$(VENV_HOME)" != "$(CURDIR)/.venv" ]; then chmod 755 /opt/ailys-hub /opt/ailys-hub/venvs; ln -sfn $(VENV_HOME) $(VENV); fi
+	$(VENV)/bin/pip install -q --upgrade pip
+
+.PHONY: apt-node
+apt-node:
+	$(call apt_install,nodejs npm)
+
+$(VENV)/.deps-stamp: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-deps-stamp: pyproject.toml $(VENV)/.deps-stamp
+	$(call apt_install,$(APT_TEST))
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/bin/configurable-http-proxy: | $(VENV)/bin/python
+	npm install --silent --global --prefix $(VENV_HOME) configurable-http-proxy@$(CHP_VERSION)
+
+clean:
+	rm -rf var $(VENV_HOME) $(VENV)

@@ -1,0 +1,1 @@
+"""Turns a site file and its course folders into JupyterHub configuration."""

@@ -1,0 +1,92 @@
+"""Local accounts: NativeAuthenticator, with who may log in and their roles from the catalogue.
+
+Why NativeAuthenticator: it is JupyterHub's own project for local accounts; it keeps bcrypt
+hashes in the hub database (a hub password is not a shell login on the service node, unlike
+PAM), locks an account after repeated failures, refuses short and common passwords, lets users
+change their password, and works whether or not the hub runs as root. Sign-up is off: people
+come from course folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bcrypt
+from jupyterhub.auth import Authenticator
+from jupyterhub.roles import get_default_roles
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import ChangePasswordAdminHandler, ChangePasswordHandler
+from nativeauthenticator.orm import UserInfo
+from traitlets import Unicode
+
+from .appliers.access import instructor_role, roles_of
+from .catalogue import Catalogue, CatalogueError, load_catalogue
+
+
+def read_demo_logins(path: Path) -> dict[str, str]:
+    """``username password`` per line, as `ailys up` writes them."""
+    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    return {name: password for name, password in pairs}
+
+
+class CatalogueAuthenticator(NativeAuthenticator):
+    site_file = Unicode(help="Site file whose catalogue says who may log in.").tag(config=True)
+    demo_logins_file = Unicode(
+        "", help="If set, accounts listed there (username password) are created on start."
+    ).tag(config=True)
+
+    _catalogue: Catalogue | None = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._seed_demo_accounts()
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue as it is on disk now; the last valid one while a course file is broken."""
+        try:
+            self._catalogue = load_catalogue(self.site_file)
+        except CatalogueError as err:
+            if self._catalogue is None:
+                raise
+            self.log.error("Course catalogue invalid, keeping the previous one:\n%s", err)
+        return self._catalogue
+
+    def _seed_demo_accounts(self) -> None:
+        if not self.demo_logins_file or not Path(self.demo_logins_file).exists():
+            return
+        for name, password in read_demo_logins(Path(self.demo_logins_file)).items():
+            if UserInfo.find(self.db, name) is None:
+                hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+                self.db.add(UserInfo(username=name, password=hashed, is_authorized=True))
+        self.db.commit()
+
+    def get_handlers(self, app):
+        # JupyterHub's own login page: NativeAuthenticator 1.3's login handler fails under
+        # JupyterHub 6 (it uses the removed handler.statsd). Its authenticate() still does the
+        # lockout; sign-up and approval pages are left out (people come from course folders).
+        return Authenticator.get_handlers(self, app) + [
+            (r"/change-password", ChangePasswordHandler),
+            (r"/change-password/([^/]+)", ChangePasswordAdminHandler),
+        ]
+
+    async def check_allowed(self, username, authentication=None):
+        return username in self.catalogue().people()
+
+    def _auth_model(self, username: str, catalogue: Catalogue) -> dict:
+        # With manage_roles the model lists every role the user keeps, JupyterHub's defaults too.
+        kept = {"user"} | ({"admin"} if username in self.admin_users else set())
+        defaults = [r for r in get_default_roles() if r["name"] in kept]
+        return {"name": username, "roles": defaults + roles_of(username, catalogue)}
+
+    async def authenticate(self, handler, data):
+        username = await super().authenticate(handler, data)
+        return self._auth_model(username, self.catalogue()) if username else None
+
+    async def refresh_user(self, user, handler=None):
+        catalogue = self.catalogue()
+        if user.name not in catalogue.people():
+            return False  # removed from every course: log in again, which check_allowed refuses
+        return self._auth_model(user.name, catalogue)
+
+    async def load_managed_roles(self):
+        return [{**instructor_role(c), "users": list(c.instructors)} for c in self.catalogue().courses]

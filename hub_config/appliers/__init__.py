@@ -1,0 +1,30 @@
+"""Small pure functions, one per concern, that set traitlets on a Config from the models.
+
+Each takes the Config and what it needs, sets keys, reads no file and starts nothing;
+tests call them on an empty Config. ``apply_all`` fixes their order.
+"""
+
+from __future__ import annotations
+
+from traitlets.config import Config
+
+from ..catalogue import Catalogue
+from ..secrets import Secrets
+from .access import apply_groups_and_roles
+from .auth import apply_auth
+from .culler import apply_culler
+from .network import apply_network
+from .services import apply_services
+from .spawner import apply_spawner
+from .storage import apply_storage
+
+
+def apply_all(c: Config, catalogue: Catalogue, secrets: Secrets) -> Config:
+    apply_network(c, catalogue.site, secrets)
+    apply_storage(c, catalogue, secrets)
+    apply_auth(c, catalogue, secrets)
+    apply_spawner(c, catalogue)
+    apply_groups_and_roles(c, catalogue)
+    apply_services(c, catalogue, secrets)
+    apply_culler(c, catalogue.site)
+    return c

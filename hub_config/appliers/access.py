@@ -1,0 +1,46 @@
+"""Groups and roles of each course.
+
+course-<slug> holds the learners and staff-<slug> the instructors. The role
+instructor-<slug> lets that course's instructors see and open the servers of that
+course's learners, and nobody else's. Roles are granted by the authenticator at login
+and refresh (Authenticator.manage_roles), so adding a course needs no restart.
+"""
+
+from traitlets.config import Config
+
+from ..catalogue import Catalogue
+from ..schema import Course
+
+
+def course_groups(course: Course) -> dict[str, dict]:
+    return {
+        course.learner_group: {"users": list(course.learners), "properties": {"course": course.slug, "kind": "learners"}},
+        course.staff_group: {"users": list(course.instructors), "properties": {"course": course.slug, "kind": "staff"}},
+    }
+
+
+def instructor_role(course: Course) -> dict:
+    learners = f"group={course.learner_group}"
+    return {
+        "name": f"instructor-{course.slug}",
+        "description": f"Instructors of {course.slug}: see and open its learners' servers",
+        "scopes": [
+            "admin-ui",
+            f"list:users!{learners}",
+            f"read:users!{learners}",
+            f"read:servers!{learners}",
+            f"access:servers!{learners}",
+        ],
+    }
+
+
+def roles_of(username: str, catalogue: Catalogue) -> list[dict]:
+    """The course roles ``username`` holds, as Authenticator.manage_roles expects them."""
+    return [instructor_role(c) for c in catalogue.courses if username in c.instructors]
+
+
+def apply_groups_and_roles(c: Config, catalogue: Catalogue) -> None:
+    groups = {}
+    for course in catalogue.courses:
+        groups.update(course_groups(course))
+    c.JupyterHub.load_groups = groups

@@ -1,0 +1,188 @@
+"""Load and validate a site file and its course folders into typed models.
+
+Every problem is collected, not only the first: a file with three mistakes gets three
+lines, each naming the file, the key path and the reason. Nothing downstream ever sees
+an unvalidated value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .schema import Course, Site
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    file: Path
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key or '(top level)'}: {self.reason}"
+
+
+class CatalogueError(Exception):
+    """The site or a course is invalid; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalogue:
+    """A validated site and its courses. Paths are absolute."""
+
+    site_file: Path
+    site: Site
+    courses: tuple[Course, ...]
+
+    @property
+    def data_dir(self) -> Path:
+        return (self.site_file.parent / self.site.data_dir).resolve()
+
+    @property
+    def courses_dir(self) -> Path:
+        return (self.site_file.parent / self.site.courses_dir).resolve()
+
+    def course(self, slug: str) -> Course:
+        return next(c for c in self.courses if c.slug == slug)
+
+    def people(self) -> list[str]:
+        """Everyone the site knows: admins, then each course's staff and learners, sorted."""
+        names = set(self.site.authentication.admin_users)
+        for course in self.courses:
+            names.update(course.instructors, course.learners)
+        return sorted(names)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except OSError as err:
+        return None, [Problem(path, "", f"cannot be read: {err.strerror}")]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = getattr(err, "problem", None) or str(err)
+        return None, [Problem(path, "", f"is not valid YAML: {where}{reason}")]
+    if not isinstance(data, dict):
+        return None, [Problem(path, "", "must be a mapping of keys to values")]
+    return data, []
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The model class that owns the key at ``loc`` (to list its allowed keys)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return model
+        candidates = [field.annotation, *get_args(field.annotation)]
+        candidates += [a for c in list(candidates) for a in get_args(c)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _problems(path: Path, model: type[BaseModel], err: ValidationError) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
+        if e["type"] == "extra_forbidden":
+            owner = _model_at(model, loc[:-1])
+            allowed = ", ".join(owner.model_fields) if owner else ""
+            reason = f"unknown key (allowed here: {allowed})"
+        elif e["type"] == "missing":
+            reason = "is required"
+        else:
+            reason = e["msg"].removeprefix("Value error, ")
+            if e["type"] not in ("value_error",) and "input" in e and not isinstance(e["input"], dict):
+                reason += f" (got {e['input']!r})"
+        problems.append(Problem(path, key, reason))
+    return problems
+
+
+def load_site(site_file: Path) -> Site:
+    site_file = Path(site_file).absolute()
+    data, problems = _read_yaml(site_file)
+    if problems:
+        raise CatalogueError(problems)
+    try:
+        site = Site.model_validate(data)
+    except ValidationError as err:
+        raise CatalogueError(_problems(site_file, Site, err)) from None
+    if site.name != site_file.stem:
+        raise CatalogueError([Problem(site_file, "name", f"{site.name!r} differs from the file name {site_file.stem!r}")])
+    return site
+
+
+def load_course(course_file: Path) -> Course:
+    data, problems = _read_yaml(course_file)
+    if problems:
+        raise CatalogueError(problems)
+    try:
+        course = Course.model_validate(data)
+    except ValidationError as err:
+        raise CatalogueError(_problems(course_file, Course, err)) from None
+    folder = course_file.parent.name
+    if course.slug != folder:
+        raise CatalogueError([Problem(course_file, "slug", f"{course.slug!r} differs from its folder's name {folder!r}")])
+    return course
+
+
+def course_files(courses_dir: Path) -> list[Path]:
+    """One course.yaml per folder; folders starting with '.' or '_' are skipped (drafts)."""
+    return sorted(
+        d / "course.yaml"
+        for d in Path(courses_dir).iterdir()
+        if d.is_dir() and not d.name.startswith((".", "_"))
+    )
+
+
+def load_catalogue(site_file: Path | str) -> Catalogue:
+    """Load the site and all its courses, or raise CatalogueError listing every problem."""
+    site_file = Path(site_file).absolute()
+    site = load_site(site_file)
+    courses_dir = site_file.parent / site.courses_dir
+    if not courses_dir.is_dir():
+        raise CatalogueError([Problem(site_file, "courses_dir", f"{courses_dir} is not a folder")])
+    problems: list[Problem] = []
+    courses: dict[str, Course] = {}
+    for course_file in course_files(courses_dir):
+        try:
+            course = load_course(course_file)
+        except CatalogueError as err:
+            problems.extend(err.problems)
+            continue
+        if course.slug in courses:
+            problems.append(Problem(course_file, "slug", f"{course.slug!r} is already used by another course"))
+            continue
+        courses[course.slug] = course
+    if problems:
+        raise CatalogueError(problems)
+    return Catalogue(site_file, site, tuple(courses.values()))

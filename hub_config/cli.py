@@ -1,0 +1,202 @@
+"""`ailys`: the admin command line of AILyS Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import httpx
+from traitlets.config import Config
+
+from . import docs as reference_docs
+from .appliers import apply_all
+from .catalogue import Catalogue, CatalogueError, load_catalogue
+from .launch import Launch, hub_launch, hub_url, proxy_launch, wait_for_hub
+from .accounts import read_demo_logins
+from .secrets import Secrets, load_secrets
+from .sync import hub_api_for, sync
+
+SITES = Path(__file__).parent / "sites"
+
+
+def _site_file(site: str) -> Path:
+    """A site name (local, slurm, ...) or a path to a site file."""
+    path = SITES / f"{site}.yaml" if "/" not in site and not site.endswith(".yaml") else Path(site)
+    if not path.is_file():
+        raise click.BadParameter(f"no site file {path}", param_hint="--site")
+    return path
+
+
+def _catalogue(site: str) -> Catalogue:
+    try:
+        return load_catalogue(_site_file(site))
+    except CatalogueError as err:
+        click.echo(f"The catalogue is invalid ({len(err.problems)} problems):", err=True)
+        for problem in err.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+
+
+site_option = click.option(
+    "--site", default=lambda: os.environ.get("AILYS_SITE", "local"), show_default="local or $AILYS_SITE",
+    help="Site name (hub_config/sites/<name>.yaml) or path to a site file.",
+)  # fmt: skip
+
+
+@click.group()
+def main() -> None:
+    """AILyS Hub: the Jupyter platform of the AILyS AI cluster."""
+
+
+@main.command()
+@site_option
+def validate(site: str) -> None:
+    """Check the site file and every course folder; list all problems."""
+    catalogue = _catalogue(site)
+    click.echo(f"ok: site {catalogue.site.name}, {len(catalogue.courses)} courses, {len(catalogue.people())} people")
+
+
+def rendered_config(catalogue: Catalogue) -> dict:
+    """The configuration the hub would run, with every secret replaced by '***'."""
+    masked = Secrets(catalogue.data_dir / "secrets", proxy_token="***", sync_token="***", cli_token="***")
+    config = apply_all(Config(), catalogue, masked)
+    return json.loads(json.dumps(config, default=lambda v: sorted(v) if isinstance(v, set) else str(v)))
+
+
+@main.command()
+@site_option
+def render(site: str) -> None:
+    """Print the hub configuration the site and its courses produce (secrets masked)."""
+    click.echo(json.dumps(rendered_config(_catalogue(site)), indent=2, sort_keys=True))
+
+
+@main.group(invoke_without_command=True)
+@site_option
+@click.pass_context
+def courses(ctx: click.Context, site: str) -> None:
+    """List the courses (`ailys courses sync` applies them to a running hub)."""
+    ctx.obj = site
+    if ctx.invoked_subcommand:
+        return
+    catalogue = _catalogue(site)
+    for c in catalogue.courses:
+        click.echo(
+            f"{c.slug:<20} {c.kind:<14} {c.start} → {c.end}  {len(c.instructors)} staff, "
+            f"{len(c.learners)} learners  {c.title.en}"
+        )
+
+
+@courses.command("sync")
+@click.pass_obj
+def courses_sync(site: str) -> None:
+    """Bring the running hub's groups and memberships up to date with the course folders."""
+    catalogue = _catalogue(site)
+    try:
+        changes = sync(catalogue, hub_api_for(catalogue))
+    except (httpx.HTTPError, RuntimeError) as err:
+        raise click.ClickException(f"cannot reach the hub at {hub_url(catalogue)}: {err}") from None
+    for line in changes.lines() or ["already up to date"]:
+        click.echo(line)
+
+
+def ensure_demo_logins(catalogue: Catalogue, secrets: Secrets) -> dict[str, str]:
+    """A generated password for each person who has none yet; the file keeps them (0600)."""
+    path = secrets.demo_logins_file
+    logins = read_demo_logins(path) if path.exists() else {}
+    for name in catalogue.people():
+        logins.setdefault(name, _random.token_urlsafe(9))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{name} {password}\n" for name, password in logins.items())
+    return logins
+
+
+def _start(launch: Launch) -> subprocess.Popen:
+    launch.log.parent.mkdir(parents=True, exist_ok=True)
+    with open(launch.log, "ab") as log:
+        return subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _check_traversable(path: Path) -> None:
+    """As root, learners' processes must reach their homes and the environment."""
+    for folder in [path, *path.parents]:
+        if folder.exists() and not folder.stat().st_mode & 0o001:
+            raise click.ClickException(
+                f"{folder} cannot be traversed by other users, so learners' servers could not reach "
+                f"{path}. Run `chmod o+x {folder}` or put the project where all users can traverse it."
+            )
+
+
+def shutdown_hub(catalogue: Catalogue) -> None:
+    """Ask the hub to stop every learner server and then itself."""
+    token = load_secrets(catalogue.data_dir).cli_token
+    httpx.post(
+        hub_url(catalogue) + "hub/api/shutdown",
+        json={"servers": True, "proxy": False},
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    ).raise_for_status()
+
+
+@main.command()
+@site_option
+def up(site: str) -> None:
+    """Start the proxy and the hub of a site in the foreground; Ctrl-C stops them."""
+    catalogue = _catalogue(site)
+    data = catalogue.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        for folder in (data, data.parent):
+            folder.chmod(folder.stat().st_mode | 0o011)
+        _check_traversable(data)
+        _check_traversable(Path(sys.executable).parent)
+    secrets = load_secrets(data)
+    logins = ensure_demo_logins(catalogue, secrets) if catalogue.site.authentication.demo_accounts else {}
+    proxy = _start(proxy_launch(catalogue, secrets))
+    hub = _start(hub_launch(catalogue))
+    try:
+        wait_for_hub(catalogue, timeout=120, alive=lambda: hub.poll() is None and proxy.poll() is None)
+    except (RuntimeError, TimeoutError) as err:
+        for p in (hub, proxy):
+            p.terminate()
+        raise click.ClickException(f"{err}; see {data / 'logs'}") from None
+    click.echo(f"AILyS Hub ({catalogue.site.name}) is up: {hub_url(catalogue)}")
+    click.echo(f"Logs: {data / 'logs'}. Stop with Ctrl-C.")
+    if logins:
+        click.echo(f"Demo logins (also in {secrets.demo_logins_file}):")
+        for course in catalogue.courses:
+            roles = [("instructor", n) for n in course.instructors] + [("learner", n) for n in course.learners]
+            for role, name in roles:
+                click.echo(f"  {name:<14} {logins[name]:<14} {role} of {course.slug}")
+        for name in catalogue.site.authentication.admin_users:
+            click.echo(f"  {name:<14} {logins[name]:<14} site admin")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        hub.wait()
+    except KeyboardInterrupt:
+        click.echo("Stopping learner servers, the hub and the proxy...")
+        try:
+            shutdown_hub(catalogue)
+            hub.wait(timeout=60)
+        except (httpx.HTTPError, subprocess.TimeoutExpired):
+            hub.terminate()
+    finally:
+        proxy.terminate()
+        proxy.wait()
+
+
+@main.command()
+def docs() -> None:
+    """Write docs/reference.md from the schema."""
+    path = reference_docs.write()
+    click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+# The hub's configuration: it only orders the layers. Each layer lives in hub_config/.
+#   1. the site (AILYS_SITE, default sites/local.yaml) and its courses, validated
+#   2. one applier per concern (hub_config/appliers/)
+#   3. local overrides: <data_dir>/jupyterhub_config.d/*.py, in name order
+import os
+import sys
+from pathlib import Path
+
+from hub_config.appliers import apply_all
+from hub_config.catalogue import CatalogueError, load_catalogue
+from hub_config.secrets import load_secrets
+
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+
+site_file = os.environ.get("AILYS_SITE") or Path(__file__).parent / "sites" / "local.yaml"
+try:
+    catalogue = load_catalogue(site_file)
+except CatalogueError as err:
+    sys.exit(f"AILyS Hub: not starting, the catalogue is invalid:\n{err}")
+
+apply_all(c, catalogue, load_secrets(catalogue.data_dir))
+
+for drop_in in sorted((catalogue.data_dir / "jupyterhub_config.d").glob("*.py")):
+    exec(compile(drop_in.read_text(), drop_in, "exec"), {"c": c})
+
+if os.geteuid() != 0:
+    print(
+        "AILyS Hub: not running as root, so every learner server runs as this one account. "
+        "Fine for trying the platform, not for real learners.",
+        file=sys.stderr,
+    )

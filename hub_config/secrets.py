@@ -1,0 +1,52 @@
+"""Secrets the hub's parts share, made once per data folder and never kept in git.
+
+<data_dir>/secrets/ is mode 0700; each file is 0600. The cookie secret is made by
+JupyterHub itself at the path given to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets as _random
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Secrets:
+    folder: Path
+    proxy_token: str  # between the hub and the proxy's REST API
+    sync_token: str  # the course-sync service's hub API token
+    cli_token: str  # `ailys down`: may only shut the hub down
+
+    @property
+    def cookie_secret_file(self) -> Path:
+        return self.folder / "jupyterhub_cookie_secret"
+
+    @property
+    def demo_logins_file(self) -> Path:
+        return self.folder / "demo-logins.txt"
+
+
+def _read_or_make(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = _random.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+def load_secrets(data_dir: Path) -> Secrets:
+    folder = Path(data_dir) / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return Secrets(
+        folder,
+        proxy_token=_read_or_make(folder / "proxy-token"),
+        sync_token=_read_or_make(folder / "sync-token"),
+        cli_token=_read_or_make(folder / "cli-token"),
+    )

@@ -1,0 +1,1 @@
+"""Where learner sessions run. Depends on the Jupyter ecosystem only, never on hub_config."""

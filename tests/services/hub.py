@@ -1,0 +1,203 @@
+"""A real AILyS hub and proxy on free loopback ports, in a folder of its own.
+
+The hub is started the way `ailys up` starts it (hub_config.launch), from a site file and
+course folders the test writes. Everything is stopped by PID at the end, and Unix accounts
+created for the test's learners are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import pwd
+import secrets as secrets_module
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import yaml
+
+from hub_config.catalogue import load_catalogue
+from hub_config.cli import ensure_demo_logins
+from hub_config.launch import hub_launch, hub_url, proxy_launch, wait_for_hub
+from hub_config.secrets import load_secrets
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def course(slug: str, instructors: list[str], learners: list[str], **extra) -> dict:
+    return {
+        "slug": slug,
+        "title": {"fr": f"Cours {slug}", "en": f"Course {slug}"},
+        "kind": "academic",
+        "instructors": instructors,
+        "learners": learners,
+        "start": "2026-09-01",
+        "end": "2027-06-30",
+        **extra,
+    }
+
+
+def wait_until(condition, timeout: float, what: str, every: float = 0.1):
+    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+class RunningHub:
+    def __init__(self, courses: list[dict], *, culler: dict | None = None, materials: dict | None = None):
+        # Learners' processes must traverse this folder to reach their homes.
+        self.root = Path(tempfile.mkdtemp(prefix="ailys-test-"))
+        self.root.chmod(0o711)
+        (self.root / "courses").mkdir()
+        for c in courses:
+            folder = self.root / "courses" / c["slug"]
+            folder.mkdir()
+            (folder / "course.yaml").write_text(yaml.safe_dump(c, sort_keys=False))
+            for name, text in (materials or {}).get(c["slug"], {}).items():
+                (folder / "material").mkdir(exist_ok=True)
+                (folder / "material" / name).write_text(text)
+        site = {
+            "name": "test",
+            "listen": {"port": free_port(), "hub_port": free_port(), "proxy_api_port": free_port()},
+            "data_dir": "data",
+            "courses_dir": "courses",
+            "courses_sync_every": "5m",
+            "authentication": {"admin_users": ["hubadmin"], "demo_accounts": True},
+            "culler": culler or {"enabled": False},
+        }
+        self.site_file = self.root / "test.yaml"
+        self.site_file.write_text(yaml.safe_dump(site))
+        self.catalogue = load_catalogue(self.site_file)
+        self.data = self.catalogue.data_dir
+        self.data.mkdir(mode=0o711)
+        self.secrets = load_secrets(self.data)
+        self.passwords = ensure_demo_logins(self.catalogue, self.secrets)
+        # A read-only observer token for the tests, added through the drop-in folder.
+        self.observer_token = secrets_module.token_hex(32)
+        drop_ins = self.data / "jupyterhub_config.d"
+        drop_ins.mkdir()
+        (drop_ins / "50-test-observer.py").write_text(
+            f"c.JupyterHub.services.append({{'name': 'test-observer', 'api_token': {self.observer_token!r}}})\n"
+            "c.JupyterHub.load_roles.append({'name': 'test-observer', 'services': ['test-observer'], "
+            "'scopes': ['list:users', 'read:users', 'read:servers', 'list:groups', 'read:groups']})\n"
+        )
+        self.url = hub_url(self.catalogue).rstrip("/")
+        self._accounts_before = {p.pw_name for p in pwd.getpwall()}
+        self.proxy: subprocess.Popen | None = None
+        self.hub: subprocess.Popen | None = None
+
+    # --- processes ---------------------------------------------------------------------
+
+    def _spawn(self, launch) -> subprocess.Popen:
+        launch.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(launch.log, "ab") as log:
+            return subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self) -> RunningHub:
+        self.proxy = self._spawn(proxy_launch(self.catalogue, self.secrets))
+        self.start_hub()
+        return self
+
+    def start_hub(self) -> None:
+        self.hub = self._spawn(hub_launch(self.catalogue))
+        wait_for_hub(self.catalogue, timeout=60, alive=lambda: self.hub.poll() is None)
+
+    def stop_hub(self, sig=signal.SIGTERM) -> None:
+        self.hub.send_signal(sig)
+        self.hub.wait(timeout=30)
+        for child in psutil.process_iter(["cmdline"]):  # its services (culler, sync) go with it
+            if str(self.site_file) in " ".join(child.info["cmdline"] or []) or (
+                "jupyterhub_idle_culler" in " ".join(child.info["cmdline"] or [])
+                and child.ppid() == self.hub.pid
+            ):
+                child.kill()
+
+    def learner_processes(self) -> list[psutil.Process]:
+        homes = str(self.data / "homes")
+        found = []
+        for p in psutil.process_iter(["cwd", "cmdline"]):
+            try:
+                if (p.info["cwd"] or "").startswith(homes):
+                    found.append(p)
+            except psutil.Error:
+                continue
+        return found
+
+    def stop(self) -> None:
+        for proc in (self.hub, self.proxy):
+            if proc and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        for p in psutil.process_iter(["cmdline"]):
+            if str(self.site_file) in " ".join(p.info["cmdline"] or []):
+                p.kill()
+        for p in self.learner_processes():
+            p.kill()
+        if os.geteuid() == 0:
+            for name in {p.pw_name for p in pwd.getpwall()} - self._accounts_before:
+                subprocess.run(["userdel", name], capture_output=True)
+
+    def log(self) -> str:
+        return (self.data / "logs" / "hub.log").read_text(errors="replace")
+
+    # --- clients -------------------------------------------------------------------------
+
+    def login(self, name: str, password: str | None = None) -> httpx.Client:
+        """A browser-like client logged in through the login form."""
+        client = httpx.Client(base_url=self.url, timeout=30)
+        client.get("/hub/login")
+        r = client.post(
+            "/hub/login",
+            data={"username": name, "password": password or self.passwords[name], "_xsrf": client.cookies["_xsrf"]},
+        )
+        if r.status_code != 302:
+            raise AssertionError(f"login of {name} answered {r.status_code}")
+        return client
+
+    def admin_api(self) -> httpx.Client:
+        """A read-only view of the hub's users, servers and groups."""
+        return httpx.Client(
+            base_url=f"{self.url}/hub/api", headers={"Authorization": f"token {self.observer_token}"}, timeout=30
+        )
+
+    def spawn(self, client: httpx.Client, name: str, timeout: float = 60) -> None:
+        """Start ``name``'s server as that user would, and complete the server's OAuth login."""
+        client.post(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": client.cookies["_xsrf"]})
+        wait_until(lambda: self.server_ready(name), timeout, f"{name}'s server")
+        r = client.get(f"/user/{name}/lab", follow_redirects=True)
+        assert r.status_code == 200, f"{name}'s JupyterLab answered {r.status_code}"
+
+    def server_ready(self, name: str) -> bool:
+        user = self.admin_api().get(f"/users/{name}").json()
+        server = (user.get("servers") or {}).get("")
+        return bool(server and server.get("ready"))
+
+    def open_server(self, client: httpx.Client, name: str) -> httpx.Response:
+        """Open ``name``'s JupyterLab as the client's user would, accepting the hub's
+        "authorize access to another user's server" page when it is shown."""
+        r = client.get(f"/user/{name}/lab", follow_redirects=True)
+        if r.status_code == 200 and "/hub/api/oauth2/authorize" in str(r.url):
+            fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', r.text))
+            scopes = re.findall(r'<input[^>]*name="scopes"[^>]*value="([^"]*)"', r.text)
+            data = {**fields, "scopes": scopes}
+            r = client.post(str(r.url), data=data, follow_redirects=True)
+        return r
