@@ -21,12 +21,7 @@ from traitlets import Unicode
 
 from .appliers.access import instructor_role, roles_of
 from .catalogue import Catalogue, CatalogueError, load_catalogue
-
-
-def read_demo_logins(path: Path) -> dict[str, str]:
-    """``username password`` per line, as `ailys up` writes them."""
-    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
-    return {name: password for name, password in pairs}
+from .secrets import read_demo_logins
 
 
 class CatalogueAuthenticator(NativeAuthenticator):
@@ -79,6 +74,7 @@ class CatalogueAuthenticator(NativeAuthenticator):
         return {"name": username, "roles": defaults + roles_of(username, catalogue)}
 
     async def authenticate(self, handler, data):
+        self._seed_demo_accounts()  # people of a course added since start (sync adds their line)
         username = await super().authenticate(handler, data)
         return self._auth_model(username, self.catalogue()) if username else None
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .schema import Course, Site
+from .schema import Course, Site, submodel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +98,7 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
         if isinstance(part, int):
             continue
         field = model.model_fields.get(part)
-        if field is None:
-            return model
-        candidates = [field.annotation, *get_args(field.annotation)]
-        candidates += [a for c in list(candidates) for a in get_args(c)]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        model = submodel(field.annotation) if field else None
         if model is None:
             return None
     return model

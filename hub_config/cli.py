@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets as _random
 import signal
 import subprocess
 import sys
@@ -18,8 +17,7 @@ from . import docs as reference_docs
 from .appliers import apply_all
 from .catalogue import Catalogue, CatalogueError, load_catalogue
 from .launch import Launch, hub_launch, hub_url, proxy_launch, wait_for_hub
-from .accounts import read_demo_logins
-from .secrets import Secrets, load_secrets
+from .secrets import Secrets, ensure_demo_logins, load_secrets
 from .sync import hub_api_for, sync
 
 SITES = Path(__file__).parent / "sites"
@@ -105,18 +103,6 @@ def courses_sync(site: str) -> None:
         click.echo(line)
 
 
-def ensure_demo_logins(catalogue: Catalogue, secrets: Secrets) -> dict[str, str]:
-    """A generated password for each person who has none yet; the file keeps them (0600)."""
-    path = secrets.demo_logins_file
-    logins = read_demo_logins(path) if path.exists() else {}
-    for name in catalogue.people():
-        logins.setdefault(name, _random.token_urlsafe(9))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.writelines(f"{name} {password}\n" for name, password in logins.items())
-    return logins
-
-
 def _start(launch: Launch) -> subprocess.Popen:
     launch.log.parent.mkdir(parents=True, exist_ok=True)
     with open(launch.log, "ab") as log:
@@ -156,9 +142,12 @@ def up(site: str) -> None:
             folder.chmod(folder.stat().st_mode | 0o011)
         _check_traversable(data)
         _check_traversable(Path(sys.executable).parent)
+    if _hub_answers(catalogue):
+        raise click.ClickException(f"a hub already answers at {hub_url(catalogue)}; `ailys down` stops it")
     secrets = load_secrets(data)
-    logins = ensure_demo_logins(catalogue, secrets) if catalogue.site.authentication.demo_accounts else {}
+    logins = ensure_demo_logins(secrets, catalogue.people()) if catalogue.site.authentication.demo_accounts else {}
     proxy = _start(proxy_launch(catalogue, secrets))
+    (data / "proxy.pid").write_text(f"{proxy.pid}\n")
     hub = _start(hub_launch(catalogue))
     try:
         wait_for_hub(catalogue, timeout=120, alive=lambda: hub.poll() is None and proxy.poll() is None)
@@ -189,6 +178,32 @@ def up(site: str) -> None:
     finally:
         proxy.terminate()
         proxy.wait()
+        (data / "proxy.pid").unlink(missing_ok=True)
+
+
+def _hub_answers(catalogue: Catalogue) -> bool:
+    try:
+        return httpx.get(hub_url(catalogue) + "hub/api/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@main.command()
+@site_option
+def down(site: str) -> None:
+    """Stop the learner servers, the hub and the proxy of a site started by `ailys up`."""
+    catalogue = _catalogue(site)
+    if _hub_answers(catalogue):
+        shutdown_hub(catalogue)
+        click.echo("hub and learner servers stopping")
+    pid_file = catalogue.data_dir / "proxy.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            click.echo("proxy stopped")
+        except ProcessLookupError:
+            pass
+        pid_file.unlink()
 
 
 @main.command()

@@ -3,50 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_args
-
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from .schema import Course, Site
-from .units import format_duration, format_size
+from .schema import Course, Site, submodel
+from .units import format_duration, format_size, parse_duration, parse_size
 
 REFERENCE = Path(__file__).parent.parent / "docs" / "reference.md"
-_SIZES = {"memory"}
-_DURATIONS = {"start_timeout", "http_timeout", "lockout", "timeout", "every", "max_age", "walltime", "courses_sync_every"}
 
 
-def _submodel(annotation) -> type[BaseModel] | None:
-    for candidate in (annotation, *get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-        if get_args(candidate):
-            found = _submodel(candidate)
-            if found:
-                return found
-    return None
-
-
-def _default(name: str, field) -> str:
+def _default(field) -> str:
     if field.default is PydanticUndefined and field.default_factory is None:
         return "required"
     value = field.default_factory() if field.default_factory else field.default
     if isinstance(value, BaseModel):
         return "see below"
-    if name in _SIZES and isinstance(value, int):
+    parsers = {getattr(m, "func", None) for m in field.metadata}
+    if parse_size in parsers:
         return f"`{format_size(value)}`"
-    if name in _DURATIONS and isinstance(value, int):
+    if parse_duration in parsers:
         return f"`{format_duration(value)}`"
-    return f"`{value!r}`" if value not in (None, [], "") else f"`{value}`" if value == [] else "none"
+    if value is None or value == "":
+        return "none"
+    return f"`{value}`" if not isinstance(value, str) else f"`{value!r}`"
 
 
 def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     rows, nested = [], []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
-        sub = _submodel(field.annotation)
+        sub = submodel(field.annotation)
         doc = (field.description or (sub.__doc__ if sub else "") or "").replace("\n", " ").replace("|", "\\|")
-        rows.append(f"| `{key}` | {_default(name, field)} | {doc} |")
+        rows.append(f"| `{key}` | {_default(field)} | {doc} |")
         if sub:
             nested.append((key, sub))
     for key, sub in nested:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
@@ -27,6 +27,13 @@ Slug = Annotated[
     Field(description="Lowercase letters, digits and dashes, 3 to 40 characters."),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def submodel(annotation) -> type[BaseModel] | None:
+    """The model inside a field's type (``Resources``, ``list[Demo]``, ``Title | None``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(submodel, get_args(annotation)) if m), None)
 
 
 class Strict(BaseModel):
@@ -76,7 +83,6 @@ class LocalAccounts(Strict):
 class LocalSpawner(Strict):
     """Learner servers as processes on the hub's host."""
 
-    kind: Literal["local"] = "local"
     home_root: Path = Field(
         Path("homes"),
         description="Folder of the learners' homes, relative to data_dir unless absolute. "

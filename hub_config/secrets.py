@@ -50,3 +50,21 @@ def load_secrets(data_dir: Path) -> Secrets:
         sync_token=_read_or_make(folder / "sync-token"),
         cli_token=_read_or_make(folder / "cli-token"),
     )
+
+
+def read_demo_logins(path: Path) -> dict[str, str]:
+    """``username password`` per line, as ensure_demo_logins writes them."""
+    pairs = (line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip())
+    return {name: password for name, password in pairs}
+
+
+def ensure_demo_logins(secrets: Secrets, people: list[str]) -> dict[str, str]:
+    """A generated password for each person who has none yet; the file keeps them (0600)."""
+    path = secrets.demo_logins_file
+    logins = read_demo_logins(path) if path.exists() else {}
+    for name in people:
+        logins.setdefault(name, _random.token_urlsafe(9))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{name} {password}\n" for name, password in logins.items())
+    return logins

@@ -19,7 +19,7 @@ import httpx
 
 from .appliers.access import course_groups
 from .catalogue import Catalogue, CatalogueError, load_catalogue
-from .secrets import load_secrets
+from .secrets import ensure_demo_logins, load_secrets
 
 COURSE_GROUP_PREFIXES = ("course-", "staff-")
 
@@ -105,6 +105,8 @@ def hub_api_for(catalogue: Catalogue) -> HubAPI:
 
 
 def sync(catalogue: Catalogue, api: HubAPI) -> Plan:
+    if catalogue.site.authentication.demo_accounts:
+        ensure_demo_logins(load_secrets(catalogue.data_dir), catalogue.people())
     p = plan(catalogue, *api.state())
     api.apply(p)
     return p

@@ -23,9 +23,8 @@ import psutil
 import yaml
 
 from hub_config.catalogue import load_catalogue
-from hub_config.cli import ensure_demo_logins
 from hub_config.launch import hub_launch, hub_url, proxy_launch, wait_for_hub
-from hub_config.secrets import load_secrets
+from hub_config.secrets import ensure_demo_logins, load_secrets
 
 
 def free_port() -> int:
@@ -87,7 +86,7 @@ class RunningHub:
         self.data = self.catalogue.data_dir
         self.data.mkdir(mode=0o711)
         self.secrets = load_secrets(self.data)
-        self.passwords = ensure_demo_logins(self.catalogue, self.secrets)
+        self.passwords = ensure_demo_logins(self.secrets, self.catalogue.people())
         # A read-only observer token for the tests, added through the drop-in folder.
         self.observer_token = secrets_module.token_hex(32)
         drop_ins = self.data / "jupyterhub_config.d"

@@ -1,0 +1,120 @@
+"""Each applier on an empty Config: what it sets, and nothing that another concern owns."""
+
+from pathlib import Path
+
+from traitlets.config import Config
+
+from hub_config.appliers import apply_all
+from hub_config.appliers.access import apply_groups_and_roles, instructor_role, roles_of
+from hub_config.appliers.auth import apply_auth
+from hub_config.appliers.culler import apply_culler
+from hub_config.appliers.network import apply_network
+from hub_config.appliers.services import SYNC_SCOPES, apply_services
+from hub_config.appliers.spawner import apply_spawner
+from hub_config.appliers.storage import apply_storage
+from hub_config.secrets import Secrets
+
+
+def secrets(tmp: Path = Path("/s")) -> Secrets:
+    return Secrets(tmp, proxy_token="p" * 64, sync_token="s" * 64, cli_token="c" * 64)
+
+
+def test_network(catalogue):
+    c = Config()
+    apply_network(c, catalogue.site, secrets())
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:8000/"
+    assert c.JupyterHub.hub_bind_url == "http://127.0.0.1:8081"
+    assert c.ConfigurableHTTPProxy.should_start is False  # the proxy outlives hub restarts
+    assert c.ConfigurableHTTPProxy.auth_token == "p" * 64
+    assert set(c) == {"JupyterHub", "ConfigurableHTTPProxy"}
+
+
+def test_storage_defaults_to_sqlite_in_the_data_folder(catalogue):
+    c = Config()
+    apply_storage(c, catalogue, secrets())
+    assert c.JupyterHub.db_url == f"sqlite:///{catalogue.data_dir}/jupyterhub.sqlite"
+    assert c.JupyterHub.cookie_secret_file == "/s/jupyterhub_cookie_secret"
+
+
+def test_storage_takes_postgresql(write_catalogue):
+    from hub_config.catalogue import load_catalogue
+
+    from .conftest import SITE
+
+    catalogue = load_catalogue(write_catalogue(site={**SITE, "database_url": "postgresql://hub@127.0.0.1/hub"}))
+    c = Config()
+    apply_storage(c, catalogue, secrets())
+    assert c.JupyterHub.db_url == "postgresql://hub@127.0.0.1/hub"
+
+
+def test_auth(catalogue):
+    c = Config()
+    apply_auth(c, catalogue, secrets())
+    assert c.JupyterHub.authenticator_class == "hub_config.accounts.CatalogueAuthenticator"
+    assert c.Authenticator.admin_users == {"root-admin"}
+    assert c.Authenticator.allowed_users == set(catalogue.people())
+    assert c.Authenticator.manage_roles is True
+    assert c.NativeAuthenticator.enable_signup is False
+    assert c.NativeAuthenticator.minimum_password_length == 10
+    assert "demo_logins_file" not in c.CatalogueAuthenticator  # demo accounts are off unless asked
+
+
+def test_spawner(catalogue):
+    c = Config()
+    apply_spawner(c, catalogue)
+    assert c.JupyterHub.spawner_class == "spawners.local.LocalSpawner"
+    assert c.LocalSpawner.home_root == str(catalogue.data_dir / "homes")
+    assert c.LocalSpawner.courses_dir == str(catalogue.courses_dir)
+    assert Path(c.Spawner.cmd[0]).name == "jupyterhub-singleuser" and Path(c.Spawner.cmd[0]).is_absolute()
+    assert c.JupyterHub.cleanup_servers is False  # servers survive a hub restart
+
+
+def test_groups_and_roles(catalogue):
+    c = Config()
+    apply_groups_and_roles(c, catalogue)
+    groups = c.JupyterHub.load_groups
+    assert groups["course-algo"]["users"] == ["ana", "ben"]
+    assert groups["staff-algo"]["users"] == ["prof"]
+    assert groups["course-stats"]["users"] == ["cleo"]
+    assert set(c) == {"JupyterHub"} and set(c.JupyterHub) == {"load_groups"}
+
+
+def test_instructor_role_is_limited_to_the_course_group(catalogue):
+    role = instructor_role(catalogue.course("algo"))
+    assert role["name"] == "instructor-algo"
+    for scope in role["scopes"]:
+        assert scope == "admin-ui" or scope.endswith("!group=course-algo"), scope
+    assert "access:servers!group=course-algo" in role["scopes"]
+    assert [r["name"] for r in roles_of("prof", catalogue)] == ["instructor-algo"]
+    assert roles_of("ana", catalogue) == []
+
+
+def test_services_and_culler(catalogue):
+    c = Config()
+    apply_services(c, catalogue, secrets())
+    apply_culler(c, catalogue.site)
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert set(services) == {"course-sync", "ailys-cli", "idle-culler"}
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    assert roles["idle-culler"]["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    assert roles["course-sync"]["scopes"] == SYNC_SCOPES
+    assert roles["ailys-cli"]["scopes"] == ["shutdown"]
+    assert all(not r.get("users") and not r.get("groups") for r in roles.values())  # manage_roles forbids it
+
+
+def test_culler_off(write_catalogue):
+    from hub_config.catalogue import load_catalogue
+
+    from .conftest import SITE
+
+    catalogue = load_catalogue(write_catalogue(site={**SITE, "culler": {"enabled": False}}))
+    c = Config()
+    apply_culler(c, catalogue.site)
+    assert c == Config()
+
+
+def test_apply_all_sets_every_concern(catalogue):
+    c = apply_all(Config(), catalogue, secrets())
+    assert {"JupyterHub", "Authenticator", "NativeAuthenticator", "CatalogueAuthenticator", "LocalSpawner",
+            "Spawner", "ConfigurableHTTPProxy"} <= set(c)  # fmt: skip
