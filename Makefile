@@ -9,10 +9,11 @@ CHP_VERSION := 5.3.0
 # read it (/opt), whatever the mode of the checkout's parents; .venv points there.
 VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $(CURDIR) | sha1sum | cut -c1-12),$(CURDIR)/.venv)
 APT_RUN := python3-venv python3-dev build-essential
-APT_TEST := chromium
+# Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py) for Slurm tests.
+APT_TEST := chromium slurmctld slurmd slurm-client slurmdbd munge mariadb-server
 PYTEST_ARGS ?=
 
-.PHONY: up down test test-unit bench-spawn docs deps test-deps clean
+.PHONY: up down test test-unit bench-spawn docs deps test-deps clean slurm-up slurm-down slurm-status
 
 up: deps
 	$(VENV)/bin/ailys up --site $(SITE)
@@ -28,6 +29,16 @@ test-unit: test-deps
 
 bench-spawn: test-deps
 	$(PY) -m tests.bench.spawn
+
+# A real Slurm cluster on this machine (state, logs: var/slurm). Root only.
+slurm-up: test-deps
+	$(PY) -m tests.services.slurm up
+
+slurm-down: test-deps
+	$(PY) -m tests.services.slurm down
+
+slurm-status: test-deps
+	$(PY) -m tests.services.slurm status
 
 docs: deps
 	$(VENV)/bin/ailys docs
@@ -72,4 +83,5 @@ $(VENV)/bin/configurable-http-proxy: | $(VENV)/bin/python
 	npm install --silent --global --prefix $(VENV_HOME) configurable-http-proxy@$(CHP_VERSION)
 
 clean:
+	-$(PY) -m tests.services.slurm down 2>/dev/null
 	rm -rf var $(VENV_HOME) $(VENV)

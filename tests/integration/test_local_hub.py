@@ -184,3 +184,18 @@ def test_idle_culler_stops_an_idle_server():
         assert "Culling server" in (hub.data / "logs" / "hub.log").read_text() or not hub.learner_processes()
     finally:
         hub.stop()
+
+
+def test_the_hub_does_not_start_on_an_invalid_catalogue(tmp_path):
+    from hub_config.launch import HUB_CONFIG
+
+    (tmp_path / "courses" / "algo").mkdir(parents=True)
+    (tmp_path / "courses" / "algo" / "course.yaml").write_text(yaml.safe_dump(course("algo", ["p"], ["q"], kind="x")))
+    (tmp_path / "bad.yaml").write_text("name: bad\ndata_dir: data\ncourses_dir: courses\n")
+    env = {**os.environ, "AILYS_SITE": str(tmp_path / "bad.yaml")}
+    out = subprocess.run([sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode != 0
+    assert "not starting, the catalogue is invalid" in out.stderr
+    assert "courses/algo/course.yaml: kind:" in out.stderr
+    assert not (tmp_path / "data" / "jupyterhub.sqlite").exists()

@@ -11,6 +11,7 @@ import os
 import re
 import pwd
 import secrets as secrets_module
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from pathlib import Path
 import httpx
 import psutil
 import yaml
+
+from spawners.local import ACCOUNT_COMMENT
 
 from hub_config.catalogue import load_catalogue
 from hub_config.launch import hub_launch, hub_url, proxy_launch, wait_for_hub
@@ -44,6 +47,11 @@ def course(slug: str, instructors: list[str], learners: list[str], **extra) -> d
         "end": "2027-06-30",
         **extra,
     }
+
+
+def _left_by_a_test(account: pwd.struct_passwd) -> bool:
+    """An account our spawner made for an earlier test run that died before cleaning up."""
+    return account.pw_gecos == ACCOUNT_COMMENT and account.pw_dir.startswith(f"{tempfile.gettempdir()}/ailys-test-")
 
 
 def wait_until(condition, timeout: float, what: str, every: float = 0.1):
@@ -70,7 +78,7 @@ class RunningHub:
             (folder / "course.yaml").write_text(yaml.safe_dump(c, sort_keys=False))
             for name, text in (materials or {}).get(c["slug"], {}).items():
                 (folder / "material").mkdir(exist_ok=True)
-                (folder / "material" / name).write_text(text)
+                (folder / "material" / name).write_text(text, encoding="utf-8")
         site = {
             "name": "test",
             "listen": {"port": free_port(), "hub_port": free_port(), "proxy_api_port": free_port()},
@@ -97,7 +105,9 @@ class RunningHub:
             "'scopes': ['list:users', 'read:users', 'read:servers', 'list:groups', 'read:groups']})\n"
         )
         self.url = hub_url(self.catalogue).rstrip("/")
-        self._accounts_before = {p.pw_name for p in pwd.getpwall()}
+        for stale in filter(_left_by_a_test, pwd.getpwall()):
+            if os.geteuid() == 0 and not Path(stale.pw_dir).exists():  # a crashed earlier run
+                subprocess.run(["userdel", stale.pw_name], capture_output=True)
         self.proxy: subprocess.Popen | None = None
         self.hub: subprocess.Popen | None = None
 
@@ -110,7 +120,12 @@ class RunningHub:
 
     def start(self) -> RunningHub:
         self.proxy = self._spawn(proxy_launch(self.catalogue, self.secrets))
-        self.start_hub()
+        try:
+            self.start_hub()
+        except BaseException:
+            print(self.log()[-3000:])  # shown by pytest with the failure
+            self.stop()
+            raise
         return self
 
     def start_hub(self) -> None:
@@ -149,11 +164,20 @@ class RunningHub:
         for p in psutil.process_iter(["cmdline"]):
             if str(self.site_file) in " ".join(p.info["cmdline"] or []):
                 p.kill()
-        for p in self.learner_processes():
-            p.kill()
-        if os.geteuid() == 0:
-            for name in {p.pw_name for p in pwd.getpwall()} - self._accounts_before:
-                subprocess.run(["userdel", name], capture_output=True)
+        learners = self.learner_processes()
+        for p in learners:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        # userdel refuses an account that still has a process ("currently used by process N"),
+        # and a SIGKILL is not instantaneous: wait for them to be gone.
+        psutil.wait_procs(learners, timeout=10)
+        if os.geteuid() == 0:  # only the accounts our spawner made for this hub's learners
+            for account in pwd.getpwall():
+                if account.pw_gecos == ACCOUNT_COMMENT and account.pw_dir.startswith(f"{self.root}/"):
+                    subprocess.run(["userdel", account.pw_name], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
         return (self.data / "logs" / "hub.log").read_text(errors="replace")
