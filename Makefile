@@ -43,7 +43,9 @@ slurm-status: test-deps
 docs: deps
 	$(VENV)/bin/ailys docs
 
-deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy
+LEARNER_CONFIG := $(VENV)/share/ailys-hub/jupyter-config/learner/labconfig/page_config.json
+
+deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy $(LEARNER_CONFIG)
 
 test-deps: deps $(VENV)/.test-deps-stamp
 
@@ -78,6 +80,10 @@ $(VENV)/.test-deps-stamp: pyproject.toml $(VENV)/.deps-stamp
 	$(call apt_install,$(APT_TEST))
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
+
+# In the environment, where learners' processes can read it (spawners/jupyter-config/README.md).
+$(LEARNER_CONFIG): spawners/jupyter-config/learner/labconfig/page_config.json | $(VENV)/bin/python
+	install -D -m 644 $< $@
 
 $(VENV)/bin/configurable-http-proxy: | $(VENV)/bin/python
 	npm install --silent --global --prefix $(VENV_HOME) configurable-http-proxy@$(CHP_VERSION)

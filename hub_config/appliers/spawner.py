@@ -7,15 +7,46 @@ from traitlets.config import Config
 
 from ..catalogue import Catalogue
 
-# Server extensions a learner server loads. The environment also holds voila, nbgrader's
-# instructor tools and the LSP bridge; leaving them out of learner servers saves memory and
-# start time (see `make bench-spawn`).
-LEARNER_SERVER_EXTENSIONS = ("jupyterlab", "jupyter_server_terminals")
+# Server extensions of a learner's server, by import name: True loads it, False keeps it out.
+# The environment's config (<venv>/etc/jupyter/jupyter_server_config.d) enables every extension
+# installed in it, and ServerApp adds any it does not find named here: name them all.
+LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
+    "jupyterlab": True,  # the learner's interface
+    "jupyter_server_terminals": True,  # JupyterLab's terminals
+    # nbgrader's learner side (fetch, submit, validate) comes with the course exchange, not before.
+    "nbgrader.server_extensions.assignment_list": False,
+    "nbgrader.server_extensions.course_list": False,
+    "nbgrader.server_extensions.validate_assignment": False,
+    "nbgrader.server_extensions.formgrader": False,  # instructors' grading: never a learner's
+    "voila.server_extension": False,  # demos are served by the Voilà gallery, not learners' servers
+    "notebook": False,  # Notebook 7's interface; learners work in JupyterLab (default_url /lab)
+    "notebook_shim": False,  # serves Notebook-era server extensions, and none is loaded
+    "jupyter_lsp": False,  # no language server is installed, so it would only look for them
+}
 
 
-def singleuser_args(extensions=LEARNER_SERVER_EXTENSIONS) -> list[str]:
-    enabled = ", ".join(f"'{name}': True" for name in extensions)
-    return [f"--ServerApp.jpserver_extensions={{{enabled}}}"]
+# jupyterhub-singleuser, less one import. When rfc3987_syntax is installed (jupyter_events wants
+# jsonschema[format-nongpl]), jsonschema imports it to check the "iri" formats, and that import
+# builds ~35 Lark parsers: 0.7 s of CPU and 16 MB in every server, for formats that no schema in
+# the environment uses (jupyter_server#1559, jsonschema#1428). Marked missing, it is skipped as
+# when not installed. Only in the server's own process: kernels and terminals are new processes.
+SINGLEUSER_MAIN = (
+    "import sys; sys.modules['rfc3987_syntax'] = None; sys.argv[0] = 'jupyterhub-singleuser'; "
+    "from jupyterhub.singleuser import main; sys.exit(main())"
+)
+
+
+def singleuser_cmd(python: str = sys.executable) -> list[str]:
+    return [python, "-c", SINGLEUSER_MAIN]
+
+
+def singleuser_args(extensions: dict[str, bool] = LEARNER_SERVER_EXTENSIONS) -> list[str]:
+    return [f"--ServerApp.jpserver_extensions={extensions!r}"]
+
+
+# JupyterLab's page config for learners (spawners/jupyter-config/README.md), which `make deps`
+# copies into the environment: it hides the parts whose server side is left out above.
+LEARNER_JUPYTER_CONFIG = Path(sys.prefix) / "share" / "ailys-hub" / "jupyter-config" / "learner"
 
 
 def apply_spawner(c: Config, catalogue: Catalogue) -> None:
@@ -25,8 +56,9 @@ def apply_spawner(c: Config, catalogue: Catalogue) -> None:
     c.Spawner.http_timeout = site.spawner.http_timeout
     c.Spawner.default_url = "/lab"
     # The same environment as the hub, by absolute path: learners' processes do not inherit PATH.
-    c.Spawner.cmd = [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
+    c.Spawner.cmd = singleuser_cmd()
     c.Spawner.args = singleuser_args()
+    c.Spawner.environment = {"JUPYTER_CONFIG_PATH": str(LEARNER_JUPYTER_CONFIG)}
     c.LocalSpawner.home_root = str(catalogue.data_dir / site.spawner.local.home_root)
     c.LocalSpawner.courses_dir = str(catalogue.courses_dir)
     # Servers outlive a hub restart; the hub finds them again from its database.

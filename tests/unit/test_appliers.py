@@ -1,5 +1,7 @@
 """Each applier on an empty Config: what it sets, and nothing that another concern owns."""
 
+import ast
+import json
 from pathlib import Path
 
 from traitlets.config import Config
@@ -65,7 +67,12 @@ def test_spawner(catalogue):
     assert c.JupyterHub.spawner_class == "spawners.local.LocalSpawner"
     assert c.LocalSpawner.home_root == str(catalogue.data_dir / "homes")
     assert c.LocalSpawner.courses_dir == str(catalogue.courses_dir)
-    assert Path(c.Spawner.cmd[0]).name == "jupyterhub-singleuser" and Path(c.Spawner.cmd[0]).is_absolute()
+    assert Path(c.Spawner.cmd[0]).is_absolute()  # learners' processes do not inherit the hub's PATH
+    assert "from jupyterhub.singleuser import main" in c.Spawner.cmd[-1]
+    extensions = ast.literal_eval(c.Spawner.args[0].split("=", 1)[1])  # the dict ServerApp receives
+    assert extensions["jupyterlab"] and not extensions["nbgrader.server_extensions.formgrader"]
+    page_config = Path(c.Spawner.environment["JUPYTER_CONFIG_PATH"]) / "labconfig" / "page_config.json"
+    assert "@jupyter/nbgrader" in json.loads(page_config.read_text())["disabledExtensions"]
     assert c.JupyterHub.cleanup_servers is False  # servers survive a hub restart
 
 
