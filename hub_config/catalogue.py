@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from .schema import Course, Site, submodel
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,28 +126,26 @@ def _problems(path: Path, model: type[BaseModel], err: ValidationError) -> list[
     return problems
 
 
-def load_site(site_file: Path) -> Site:
-    site_file = Path(site_file).absolute()
-    data, problems = _read_yaml(site_file)
+def _load(path: Path, model: type[ModelT]) -> ModelT:
+    data, problems = _read_yaml(path)
     if problems:
         raise CatalogueError(problems)
     try:
-        site = Site.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
-        raise CatalogueError(_problems(site_file, Site, err)) from None
+        raise CatalogueError(_problems(path, model, err)) from None
+
+
+def load_site(site_file: Path) -> Site:
+    site_file = Path(site_file).absolute()
+    site = _load(site_file, Site)
     if site.name != site_file.stem:
         raise CatalogueError([Problem(site_file, "name", f"{site.name!r} differs from the file name {site_file.stem!r}")])
     return site
 
 
 def load_course(course_file: Path) -> Course:
-    data, problems = _read_yaml(course_file)
-    if problems:
-        raise CatalogueError(problems)
-    try:
-        course = Course.model_validate(data)
-    except ValidationError as err:
-        raise CatalogueError(_problems(course_file, Course, err)) from None
+    course = _load(course_file, Course)
     folder = course_file.parent.name
     if course.slug != folder:
         raise CatalogueError([Problem(course_file, "slug", f"{course.slug!r} differs from its folder's name {folder!r}")])

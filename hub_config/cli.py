@@ -106,7 +106,11 @@ def courses_sync(site: str) -> None:
 def _start(launch: Launch) -> subprocess.Popen:
     launch.log.parent.mkdir(parents=True, exist_ok=True)
     with open(launch.log, "ab") as log:
-        return subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: Ctrl-C reaches `ailys up` alone, which then stops the learner
+        # servers through the hub before the hub and the proxy (a SIGINT would stop only the hub).
+        return subprocess.Popen(
+            launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _check_traversable(path: Path) -> None:

@@ -21,6 +21,13 @@ from traitlets import Float, Unicode
 ACCOUNT_COMMENT = "AILyS Hub user"
 
 
+def _run(argv: list[str]) -> None:
+    """Run an account command; its own message (e.g. "user is currently used by process") on failure."""
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.returncode}")
+
+
 def copy_missing(src: Path, dst: Path, uid: int | None = None, gid: int | None = None) -> list[Path]:
     """Copy files of ``src`` that are not yet in ``dst``; never overwrite. Returns what was copied."""
     copied = []
@@ -74,11 +81,8 @@ class LocalSpawner(LocalProcessSpawner):
             account = pwd.getpwnam(self.user.name)
         except KeyError:
             self.log.info("Creating Unix account %s with home %s", self.user.name, self.home)
-            subprocess.run(
-                ["useradd", "--home-dir", str(self.home), "--no-create-home", "--user-group",
-                 "--shell", "/bin/bash", "--comment", ACCOUNT_COMMENT, self.user.name],
-                check=True, capture_output=True,
-            )  # fmt: skip
+            _run(["useradd", "--home-dir", str(self.home), "--no-create-home", "--user-group",
+                  "--shell", "/bin/bash", "--comment", ACCOUNT_COMMENT, self.user.name])  # fmt: skip
             return pwd.getpwnam(self.user.name)
         if Path(account.pw_dir) != self.home:
             if account.pw_gecos != ACCOUNT_COMMENT:
@@ -87,7 +91,7 @@ class LocalSpawner(LocalProcessSpawner):
                     "and was not made by AILyS Hub: an administrator must decide which is right"
                 )
             # Our own account, and the site's data folder moved: follow it.
-            subprocess.run(["usermod", "--home", str(self.home), self.user.name], check=True, capture_output=True)
+            _run(["usermod", "--home", str(self.home), self.user.name])
             account = pwd.getpwnam(self.user.name)
         return account
 
