@@ -9,8 +9,9 @@ CHP_VERSION := 5.3.0
 # read it (/opt), whatever the mode of the checkout's parents; .venv points there.
 VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $(CURDIR) | sha1sum | cut -c1-12),$(CURDIR)/.venv)
 APT_RUN := python3-venv python3-dev build-essential
-# Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py) for Slurm tests.
-APT_TEST := chromium slurmctld slurmd slurm-client slurmdbd munge mariadb-server
+# Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py) and PostgreSQL
+# (tests/services/postgres.py) for the tests that need them.
+APT_TEST := chromium slurmctld slurmd slurm-client slurmdbd munge mariadb-server postgresql
 PYTEST_ARGS ?=
 
 .PHONY: up down test test-unit bench-spawn docs deps test-deps clean slurm-up slurm-down slurm-status

@@ -16,7 +16,7 @@ from traitlets.config import Config
 from . import docs as reference_docs
 from .appliers import apply_all
 from .catalogue import Catalogue, CatalogueError, load_catalogue
-from .launch import Launch, hub_launch, hub_url, proxy_launch, wait_for_hub
+from .launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
 from .secrets import Secrets, ensure_demo_logins, load_secrets
 from .sync import hub_api_for, sync
 
@@ -103,16 +103,6 @@ def courses_sync(site: str) -> None:
         click.echo(line)
 
 
-def _start(launch: Launch) -> subprocess.Popen:
-    launch.log.parent.mkdir(parents=True, exist_ok=True)
-    with open(launch.log, "ab") as log:
-        # A session of its own: Ctrl-C reaches `ailys up` alone, which then stops the learner
-        # servers through the hub before the hub and the proxy (a SIGINT would stop only the hub).
-        return subprocess.Popen(
-            launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
 def _check_traversable(path: Path) -> None:
     """As root, learners' processes must reach their homes and the environment."""
     for folder in [path, *path.parents]:
@@ -150,9 +140,9 @@ def up(site: str) -> None:
         raise click.ClickException(f"a hub already answers at {hub_url(catalogue)}; `ailys down` stops it")
     secrets = load_secrets(data)
     logins = ensure_demo_logins(secrets, catalogue.people()) if catalogue.site.authentication.demo_accounts else {}
-    proxy = _start(proxy_launch(catalogue, secrets))
+    proxy = start(proxy_launch(catalogue, secrets))
     (data / "proxy.pid").write_text(f"{proxy.pid}\n")
-    hub = _start(hub_launch(catalogue))
+    hub = start(hub_launch(catalogue))
     try:
         wait_for_hub(catalogue, timeout=120, alive=lambda: hub.poll() is None and proxy.poll() is None)
     except (RuntimeError, TimeoutError) as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,17 @@ class Launch:
     env: dict[str, str]
     cwd: Path
     log: Path
+
+
+def start(launch: Launch) -> subprocess.Popen:
+    """Start a launch in the background, its output appended to its log."""
+    launch.log.parent.mkdir(parents=True, exist_ok=True)
+    with open(launch.log, "ab") as log:
+        # A session of its own: Ctrl-C reaches `ailys up` alone, which then stops the learner
+        # servers through the hub before the hub and the proxy (a SIGINT would stop only the hub).
+        return subprocess.Popen(
+            launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def proxy_launch(catalogue: Catalogue, secrets: Secrets) -> Launch:

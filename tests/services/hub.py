@@ -26,7 +26,7 @@ import yaml
 from spawners.local import ACCOUNT_COMMENT
 
 from hub_config.catalogue import load_catalogue
-from hub_config.launch import hub_launch, hub_url, proxy_launch, wait_for_hub
+from hub_config.launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
 from hub_config.secrets import ensure_demo_logins, load_secrets
 
 
@@ -67,7 +67,10 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.1):
 
 
 class RunningHub:
-    def __init__(self, courses: list[dict], *, culler: dict | None = None, materials: dict | None = None):
+    def __init__(
+        self, courses: list[dict], *, culler: dict | None = None, materials: dict | None = None, site: dict | None = None
+    ):
+        """``site``: more keys of the site file (database_url, ...)."""
         # Learners' processes must traverse this folder to reach their homes.
         self.root = Path(tempfile.mkdtemp(prefix="ailys-test-"))
         self.root.chmod(0o711)
@@ -87,6 +90,7 @@ class RunningHub:
             "courses_sync_every": "5m",
             "authentication": {"admin_users": ["hubadmin"], "demo_accounts": True},
             "culler": culler or {"enabled": False},
+            **(site or {}),
         }
         self.site_file = self.root / "test.yaml"
         self.site_file.write_text(yaml.safe_dump(site))
@@ -113,13 +117,8 @@ class RunningHub:
 
     # --- processes ---------------------------------------------------------------------
 
-    def _spawn(self, launch) -> subprocess.Popen:
-        launch.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(launch.log, "ab") as log:
-            return subprocess.Popen(launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT)
-
     def start(self) -> RunningHub:
-        self.proxy = self._spawn(proxy_launch(self.catalogue, self.secrets))
+        self.proxy = start(proxy_launch(self.catalogue, self.secrets))
         try:
             self.start_hub()
         except BaseException:
@@ -129,7 +128,7 @@ class RunningHub:
         return self
 
     def start_hub(self) -> None:
-        self.hub = self._spawn(hub_launch(self.catalogue))
+        self.hub = start(hub_launch(self.catalogue))
         wait_for_hub(self.catalogue, timeout=60, alive=lambda: self.hub.poll() is None)
 
     def stop_hub(self, sig=signal.SIGTERM) -> None:
