@@ -140,7 +140,8 @@ class Site(Strict):
         None,
         pattern=r"^(sqlite:///|postgresql(\+\w+)?://)",
         description="SQLAlchemy URL of the hub database. Default: SQLite in data_dir. "
-        "PostgreSQL (postgresql://...) for large sites; put its password in the environment, not here.",
+        "PostgreSQL (postgresql://user@host/db) for large sites; its password goes in a ~/.pgpass "
+        "file of the hub's account (mode 0600, or PGPASSFILE), never in this file.",
     )
     authentication: LocalAccounts = Field(default_factory=LocalAccounts)
     spawner: SpawnerSettings = Field(default_factory=SpawnerSettings)
