@@ -20,7 +20,7 @@ from nativeauthenticator.orm import UserInfo
 from traitlets import Unicode
 
 from .appliers.access import instructor_role, roles_of
-from .catalogue import Catalogue, CatalogueError, load_catalogue
+from .catalogue import Catalogue, LiveCatalogue
 from .secrets import read_demo_logins
 
 
@@ -30,21 +30,13 @@ class CatalogueAuthenticator(NativeAuthenticator):
         "", help="If set, accounts listed there (username password) are created on start."
     ).tag(config=True)
 
-    _catalogue: Catalogue | None = None
-
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self._live = LiveCatalogue(self.site_file, self.log)
         self._seed_demo_accounts()
 
     def catalogue(self) -> Catalogue:
-        """The catalogue as it is on disk now; the last valid one while a course file is broken."""
-        try:
-            self._catalogue = load_catalogue(self.site_file)
-        except CatalogueError as err:
-            if self._catalogue is None:
-                raise
-            self.log.error("Course catalogue invalid, keeping the previous one:\n%s", err)
-        return self._catalogue
+        return self._live.current()
 
     def _seed_demo_accounts(self) -> None:
         if not self.demo_logins_file or not Path(self.demo_logins_file).exists():

@@ -183,3 +183,25 @@ def load_catalogue(site_file: Path | str) -> Catalogue:
     if problems:
         raise CatalogueError(problems)
     return Catalogue(site_file, site, tuple(courses.values()))
+
+
+class LiveCatalogue:
+    """The catalogue as it is on disk now, for parts of the running hub (logins, launch forms).
+
+    A course folder broken while the hub runs is logged and ignored: the last valid catalogue
+    stays in force, so one mistake never locks people out.
+    """
+
+    def __init__(self, site_file: Path | str, log):
+        self.site_file = site_file
+        self.log = log
+        self._last: Catalogue | None = None
+
+    def current(self) -> Catalogue:
+        try:
+            self._last = load_catalogue(self.site_file)
+        except CatalogueError as err:
+            if self._last is None:
+                raise
+            self.log.error("Course catalogue invalid, keeping the previous one:\n%s", err)
+        return self._last

@@ -100,3 +100,17 @@ def test_a_valid_catalogue_has_typed_values(catalogue):
     assert str(algo.start) == "2026-09-01"
     assert catalogue.people() == ["ana", "ben", "cleo", "prof", "prof2", "root-admin"]
     assert catalogue.site.culler.timeout == 3600
+
+
+def test_a_running_hub_keeps_the_last_valid_catalogue(write_catalogue, caplog):
+    import logging
+
+    from hub_config.catalogue import LiveCatalogue
+
+    site_file = write_catalogue(courses={"algo": course()})
+    live = LiveCatalogue(site_file, logging.getLogger("test"))
+    assert [c.slug for c in live.current().courses] == ["algo"]
+    (site_file.parent / "courses" / "algo" / "course.yaml").write_text("slug: algo\nkind: [broken\n")
+    with caplog.at_level(logging.ERROR):
+        assert [c.slug for c in live.current().courses] == ["algo"]
+    assert "keeping the previous one" in caplog.text and "not valid YAML" in caplog.text
