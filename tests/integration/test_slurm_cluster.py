@@ -4,7 +4,6 @@ nothing is left running when the cluster stops. Later tests (the Slurm spawner) 
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -15,8 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import OUTPUT, need
-from tests.services.slurm import SlurmCluster, remove_unix_user, slurm_cluster, unix_user
+from tests.services.slurm import SlurmCluster, cluster_for_tests, need_cluster, remove_unix_user, unix_user
 
 pytestmark = pytest.mark.slurm
 
@@ -27,30 +25,9 @@ REPORT = (
 )
 
 
-def need_cluster() -> None:
-    missing = SlurmCluster.missing_programs()
-    packages = "slurmctld slurmd slurm-client slurmdbd munge mariadb-server"
-    need(not missing, f"the Slurm test cluster needs {', '.join(missing)} (apt-get install {packages})")
-    need(os.geteuid() == 0, "the Slurm test cluster runs its daemons as root")
-
-
 @pytest.fixture(scope="module")
 def cluster(request):
-    need_cluster()
-    root = Path(tempfile.mkdtemp(prefix="ailys-slurm-"))
-    failed_before = request.session.testsfailed
-    started = False
-    try:
-        with slurm_cluster(root) as running:
-            started = True
-            yield running
-    finally:
-        failed = not started or request.session.testsfailed > failed_before
-        if failed and (root / "log").is_dir():  # keep the daemons' logs with the tests' output
-            kept = OUTPUT / f"{request.module.__name__.rsplit('.', 1)[-1]}-slurm-logs"
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(root / "log", kept, dirs_exist_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
+    yield from cluster_for_tests(request)
 
 
 def new_account(cluster: SlurmCluster, register: bool = True):

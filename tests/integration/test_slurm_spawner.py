@@ -9,11 +9,8 @@ starts what it needs when it is run alone.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,9 +20,9 @@ import psutil
 import pwd
 import pytest
 
-from tests.conftest import OUTPUT, need
+from tests.conftest import OUTPUT
 from tests.services.hub import RunningHub, course, wait_until
-from tests.services.slurm import SlurmCluster, remove_unix_user, slurm_cluster, unix_user
+from tests.services.slurm import SlurmCluster, cluster_for_tests, remove_unix_user, unix_user
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
 
@@ -78,34 +75,11 @@ c.SlurmSpawner.group_overrides = {{
 """
 
 
-def need_cluster() -> None:
-    missing = SlurmCluster.missing_programs()
-    need(not missing, f"the Slurm test cluster needs {', '.join(missing)}")
-    need(os.geteuid() == 0, "the Slurm test cluster runs its daemons as root")
-
-
 @pytest.fixture(scope="module")
 def cluster(request):
-    need_cluster()
-    root = Path(tempfile.mkdtemp(prefix="ailys-slurm-"))
-    failed_before = request.session.testsfailed
-    started = False
-    try:
-        # A backfill pass every second (default 30 s): a pending job gets its estimated start at once.
-        extra = "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=1"
-        with slurm_cluster(root, extra_config=extra) as running:
-            started = True
-            yield running
-    finally:
-        failed = not started or request.session.testsfailed > failed_before
-        if failed and (root / "log").is_dir():
-            kept = OUTPUT / "test_slurm_spawner-slurm-logs"
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(root / "log", kept, dirs_exist_ok=True)
-            for home in (root / "home").glob("*"):
-                for log in home.glob(".ailys-hub-slurm-*.log"):
-                    shutil.copy(log, kept / f"{home.name}-{log.name.lstrip('.')}")
-        shutil.rmtree(root, ignore_errors=True)
+    # A backfill pass every second (default 30 s): a pending job gets its estimated start at once.
+    extra = "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=1"
+    yield from cluster_for_tests(request, extra_config=extra)
 
 
 @pytest.fixture(scope="module")

@@ -707,3 +707,38 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def need_cluster() -> None:
+    """Skip loudly on a machine that cannot start the cluster; fail in CI."""
+    from tests.conftest import need
+
+    missing = SlurmCluster.missing_programs()
+    need(not missing, f"the Slurm test cluster needs {', '.join(missing)} (make test-deps installs them)")
+    need(os.geteuid() == 0, "the Slurm test cluster runs its daemons as root")
+
+
+def cluster_for_tests(request, **options):
+    """The body of a module-scoped pytest fixture: a fresh cluster, or a loud skip (a failure in
+    CI) where it cannot start. If a test of the module failed, the daemons' logs and the jobs'
+    logs are kept in test-output/<module>-slurm-logs/."""
+    from tests.conftest import OUTPUT
+
+    need_cluster()
+    root = Path(tempfile.mkdtemp(prefix="ailys-slurm-"))
+    failed_before = request.session.testsfailed
+    started = False
+    try:
+        with slurm_cluster(root, **options) as running:
+            started = True
+            yield running
+    finally:
+        failed = not started or request.session.testsfailed > failed_before
+        if failed and (root / "log").is_dir():
+            kept = OUTPUT / f"{request.module.__name__.rsplit('.', 1)[-1]}-slurm-logs"
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(root / "log", kept, dirs_exist_ok=True)
+            for home in (root / "home").glob("*"):
+                for log in home.glob(".ailys-hub-slurm-*.log"):
+                    shutil.copy(log, kept / f"{home.name}-{log.name.lstrip('.')}")
+        shutil.rmtree(root, ignore_errors=True)
