@@ -18,6 +18,8 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Float, Unicode
 
+from .ready import answers
+
 ACCOUNT_COMMENT = "AILyS Hub user"
 
 
@@ -136,11 +138,7 @@ class LocalSpawner(LocalProcessSpawner):
         while asyncio.get_running_loop().time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server of {self.user.name} exited with code {self.proc.returncode}")
-            try:
-                _, writer = await asyncio.open_connection(ip, port)
-            except OSError:
-                await asyncio.sleep(self.ready_poll_interval)
-                continue
-            writer.close()
-            return
+            if await answers(ip, port):
+                return
+            await asyncio.sleep(self.ready_poll_interval)
         # Past http_timeout the hub's own check reports the failure with its usual message.

@@ -74,6 +74,8 @@ from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import Callable, Dict, Float, Integer, List, Unicode, default, observe, validate
 
+from .ready import answers
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 # Slurm job states (squeue's %T, sacct's State), by what they mean for a learner's server.
@@ -951,18 +953,14 @@ class SlurmSpawner(BatchSlurmSpawner):
         deadline = loop.time() + self.http_timeout
         next_check = loop.time() + 1.0
         while loop.time() < deadline:
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 2)
-            except (OSError, asyncio.TimeoutError):
-                if loop.time() >= next_check:
-                    status = await self.query_job(job_id)
-                    if status.kind in ("ended", "ending"):
-                        raise await self._ended_during_start(job_id, status)
-                    next_check = loop.time() + 1.0
-                await asyncio.sleep(self.ready_poll_interval)
-                continue
-            writer.close()
-            return
+            if await answers(address, port):
+                return
+            if loop.time() >= next_check:
+                status = await self.query_job(job_id)
+                if status.kind in ("ended", "ending"):
+                    raise await self._ended_during_start(job_id, status)
+                next_check = loop.time() + 1.0
+            await asyncio.sleep(self.ready_poll_interval)
         raise SlurmSpawnError(
             f"Not started: job {job_id} runs on {self.node}, but its server did not answer at {address}:{port} "
             f"within {self.http_timeout:g} s.", reason="no-answer", status_code=500)  # fmt: skip
@@ -1029,7 +1027,7 @@ class SlurmSpawner(BatchSlurmSpawner):
         if status.kind in ("pending", "running"):
             return None
         if status.kind == "unknown":
-            answering = await self._answers(self.node_address, self.port) if self.port else None
+            answering = await answers(self.node_address, self.port) if self.port else None
             self.log.warning(
                 "squeue gave no answer about job %s of %s; keeping the server (it %s): %s", job_id,
                 self.user.name, {True: "answers", False: "does not answer", None: "has no port yet"}[answering],
@@ -1044,14 +1042,6 @@ class SlurmSpawner(BatchSlurmSpawner):
         self.clear_state()
         self._save_state()
         return int(exit_code) if exit_code.isdigit() and int(exit_code) else 1
-
-    async def _answers(self, address: str, port: int) -> bool:
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 2)
-        except (OSError, asyncio.TimeoutError):
-            return False
-        writer.close()
-        return True
 
     async def get_url(self):
         """The server's URL from the saved state (node address and port), so that a restarted hub

@@ -38,7 +38,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.services.hub import RunningHub, course, free_port, wait_until
+from tests.services import free_port
+from tests.services.hub import RunningHub, course, wait_until
 
 BIN = Path(sys.executable).parent
 # The same rights for both hubs' bench token: start, stop, read and open any server.

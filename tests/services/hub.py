@@ -13,7 +13,6 @@ import pwd
 import secrets as secrets_module
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,12 +27,7 @@ from spawners.local import ACCOUNT_COMMENT
 from hub_config.catalogue import load_catalogue
 from hub_config.launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
 from hub_config.secrets import ensure_demo_logins, load_secrets
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.services import free_port
 
 
 def course(slug: str, instructors: list[str], learners: list[str], **extra) -> dict:

@@ -34,13 +34,13 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
+from tests.services import free_port, log_tail
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 CACHE = CHECKOUT / "var" / "cache" / "postgres"
@@ -85,12 +85,6 @@ def state_parent() -> Path:
     return Path(tempfile.gettempdir())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bin_dir() -> Path | None:
     """The newest installed PostgreSQL server's programs (Debian's layout), or None."""
     found = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/postgres")]
@@ -121,14 +115,6 @@ def missing() -> str | None:
         except KeyError:
             return f"no {SERVER_ACCOUNT} account to run the server as (it refuses to run as root)"
     return None
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return f"({path} was not written)"
-    return "\n".join(text[-lines:]) or f"({path} is empty)"
 
 
 class PostgresServer:
@@ -313,11 +299,11 @@ class PostgresServer:
             if self._popen.poll() is not None:
                 raise PostgresError(
                     f"postgres exited with status {self._popen.returncode} while waiting for {what}:\n"
-                    f"--- {self.log_file} ---\n{_tail(self.log_file)}"
+                    f"--- {self.log_file} ---\n{log_tail(self.log_file)}"
                 )
             if time.monotonic() > deadline:
                 raise PostgresError(f"timed out after {timeout} s waiting for {what}:\n"
-                                    f"--- {self.log_file} ---\n{_tail(self.log_file)}")  # fmt: skip
+                                    f"--- {self.log_file} ---\n{log_tail(self.log_file)}")  # fmt: skip
             time.sleep(0.02)
 
     def _create_hub_database(self) -> None:

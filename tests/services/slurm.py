@@ -40,6 +40,7 @@ from pathlib import Path
 
 import jinja2
 import psutil
+from tests.services import free_port, log_tail
 
 TEMPLATES = Path(__file__).parent / "slurm_templates"
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -96,21 +97,6 @@ class _Daemon:
     popen: subprocess.Popen | None = field(default=None, repr=False)
 
 
-def free_port() -> int:
-    """A TCP port free on every address (slurmd listens on all of them)."""
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return f"({path} was not written)"
-    return "\n".join(text[-lines:]) or f"({path} is empty)"
-
-
 class SlurmCluster:
     """A Slurm cluster with accounting, started in ``root`` (created if needed).
 
@@ -146,13 +132,14 @@ class SlurmCluster:
         self.root = Path(root).resolve()
         self.cluster_name = cluster_name
         self.accounts = tuple(accounts)
-        self.ports = {"mariadb": free_port(), "slurmdbd": free_port(), "slurmctld": free_port()}
+        # Free on every address: the Slurm daemons listen on all of them, whatever their conf says.
+        self.ports = {"mariadb": free_port(""), "slurmdbd": free_port(""), "slurmctld": free_port("")}
         gpu_files = tuple(str(self.root / "dev" / f"gpu{i}") for i in range(gpus))
         self.nodes: list[Node] = [
             Node(
                 name=f"node{i}",
                 address=f"127.0.0.{i + 1}",
-                port=free_port(),
+                port=free_port(""),
                 cpus=cpus,
                 memory_mb=memory_mb,
                 gpus=gpus if i == nodes else 0,
@@ -402,7 +389,7 @@ class SlurmCluster:
                 status = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         timeout=120).returncode  # fmt: skip
             if status != 0:
-                raise SlurmClusterError(f"mariadb-install-db failed (exit {status}):\n{_tail(log)}")
+                raise SlurmClusterError(f"mariadb-install-db failed (exit {status}):\n{log_tail(log)}")
             with contextlib.suppress(OSError):  # another process may have made it meanwhile
                 (building / "data").rename(template)
         finally:
@@ -446,7 +433,7 @@ class SlurmCluster:
             time.sleep(0.02)
 
     def _log_tails(self, names: list[str]) -> str:
-        return "\n".join(f"--- {self.log_dir / n} ---\n{_tail(self.log_dir / n)}" for n in names)
+        return "\n".join(f"--- {self.log_dir / n} ---\n{log_tail(self.log_dir / n)}" for n in names)
 
     @staticmethod
     def _listening(port: int) -> bool:
