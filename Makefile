@@ -11,12 +11,14 @@ VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $
 APT_RUN := python3-venv python3-dev build-essential
 # Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py) and PostgreSQL
 # (tests/services/postgres.py) for the tests that need them.
-APT_TEST := chromium slurmctld slurmd slurm-client slurmdbd munge mariadb-server postgresql
+APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
+APT_TEST := chromium $(APT_SLURM) postgresql sudo
 PYTEST_ARGS ?=
 
-.PHONY: up down test test-unit bench-spawn docs deps test-deps clean slurm-up slurm-down slurm-status
+.PHONY: up down test test-unit bench-spawn bench-slurm docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
 
-up: deps
+# SITE=slurm: Mesolys in a box, a Slurm cluster on this machine (make slurm-up) and the hub on it.
+up: deps $(if $(filter slurm,$(SITE)),slurm-site)
 	$(VENV)/bin/ailys up --site $(SITE)
 
 down: deps
@@ -31,24 +33,36 @@ test-unit: test-deps
 bench-spawn: test-deps
 	$(PY) -m tests.bench.spawn
 
+# Slurm spawns: our slurm site, stock batchspawner and our local site on one test cluster (~3 min).
+bench-slurm: test-deps
+	$(PY) -m tests.bench.slurm
+
 # A real Slurm cluster on this machine (state, logs: var/slurm). Root only.
-slurm-up: test-deps
+slurm-up: slurm-deps
 	$(PY) -m tests.services.slurm up
 
-slurm-down: test-deps
+slurm-down: slurm-deps
 	$(PY) -m tests.services.slurm down
 
-slurm-status: test-deps
+slurm-status: slurm-deps
 	$(PY) -m tests.services.slurm status
+
+# The cluster of the slurm site, with Unix and Slurm accounts for the people of its courses.
+slurm-site: slurm-deps
+	$(PY) -m tests.services.slurm up --site hub_config/sites/slurm.yaml
 
 docs: deps
 	$(VENV)/bin/ailys docs
 
-LEARNER_CONFIG := $(VENV)/share/ailys-hub/jupyter-config/learner/labconfig/page_config.json
+LEARNER_CONFIG_DIR := $(VENV)/share/ailys-hub/jupyter-config/learner
+LEARNER_CONFIG := $(LEARNER_CONFIG_DIR)/labconfig/page_config.json $(LEARNER_CONFIG_DIR)/nbgrader_config.py
 
 deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy $(LEARNER_CONFIG)
 
 test-deps: deps $(VENV)/.test-deps-stamp
+
+slurm-deps: deps
+	$(call apt_install,$(APT_SLURM))
 
 # --- installation steps ---------------------------------------------------------------------
 
@@ -83,7 +97,7 @@ $(VENV)/.test-deps-stamp: pyproject.toml $(VENV)/.deps-stamp
 	touch $@
 
 # In the environment, where learners' processes can read it (spawners/jupyter-config/README.md).
-$(LEARNER_CONFIG): spawners/jupyter-config/learner/labconfig/page_config.json | $(VENV)/bin/python
+$(LEARNER_CONFIG_DIR)/%: spawners/jupyter-config/learner/% | $(VENV)/bin/python
 	install -D -m 644 $< $@
 
 $(VENV)/bin/configurable-http-proxy: | $(VENV)/bin/python

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import bcrypt
 from jupyterhub.auth import Authenticator
-from jupyterhub.roles import get_default_roles
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import ChangePasswordAdminHandler, ChangePasswordHandler
 from nativeauthenticator.orm import UserInfo
@@ -60,9 +59,11 @@ class CatalogueAuthenticator(NativeAuthenticator):
         return username in self.catalogue().people()
 
     def _auth_model(self, username: str, catalogue: Catalogue) -> dict:
-        # With manage_roles the model lists every role the user keeps, JupyterHub's defaults too.
+        # With manage_roles the model lists every role the user keeps, JupyterHub's defaults too,
+        # by name only: a full definition would reset the user role to "self" and drop the scopes
+        # the hub adds to it (JupyterHub.extra_user_scopes: the exchange service's access).
         kept = {"user"} | ({"admin"} if username in self.admin_users else set())
-        defaults = [r for r in get_default_roles() if r["name"] in kept]
+        defaults = [{"name": name} for name in sorted(kept)]
         return {"name": username, "roles": defaults + roles_of(username, catalogue)}
 
     async def authenticate(self, handler, data):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -113,6 +114,37 @@ def _check_traversable(path: Path) -> None:
             )
 
 
+def _check_slurm(catalogue: Catalogue) -> None:
+    """A Slurm site needs its cluster up, and accounts on it for the people of its courses."""
+    slurm = catalogue.site.spawner.slurm
+    env = dict(os.environ)
+    if slurm.slurm_conf:
+        env["SLURM_CONF"] = str((catalogue.site_file.parent / slurm.slurm_conf).resolve())
+    try:
+        done = subprocess.run(["sinfo", "--noheader", "--format=%P %a %D"], env=env, capture_output=True,
+                              text=True, timeout=30)  # fmt: skip
+        failure = done.stderr.strip() if done.returncode else ""
+    except (OSError, subprocess.TimeoutExpired) as err:
+        failure = str(err)
+    if failure:
+        where = env.get("SLURM_CONF", "/etc/slurm/slurm.conf")
+        raise click.ClickException(
+            f"the Slurm cluster of site {catalogue.site.name} ({where}) does not answer: {failure}. "
+            "For the slurm site of this checkout, `make slurm-site` (or `make up SITE=slurm`) starts it.")
+    without = sorted(name for name in catalogue.people() if not _has_account(name))
+    if without:
+        click.echo(f"warning: no Unix account on this host for {', '.join(without)}: their servers cannot start "
+                   "until the cluster's administrators create them (`make slurm-site` for the slurm site)", err=True)
+
+
+def _has_account(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
 def shutdown_hub(catalogue: Catalogue) -> None:
     """Ask the hub to stop every learner server and then itself."""
     token = load_secrets(catalogue.data_dir).cli_token
@@ -138,19 +170,46 @@ def up(site: str) -> None:
         _check_traversable(Path(sys.executable).parent)
     if _hub_answers(catalogue):
         raise click.ClickException(f"a hub already answers at {hub_url(catalogue)}; `ailys down` stops it")
+    if catalogue.site.spawner.kind == "slurm":
+        _check_slurm(catalogue)
     secrets = load_secrets(data)
     logins = ensure_demo_logins(secrets, catalogue.people()) if catalogue.site.authentication.demo_accounts else {}
+    # Ctrl-C and SIGTERM both stop the site (the hub, in a session of its own, gets neither), set
+    # before anything starts. Started from a script (`ailys up &`), SIGINT arrives ignored; the hub
+    # and its services would inherit that, and the hub stops its services with SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
     proxy = start(proxy_launch(catalogue, secrets))
     (data / "proxy.pid").write_text(f"{proxy.pid}\n")
     hub = start(hub_launch(catalogue))
     try:
-        wait_for_hub(catalogue, timeout=120, alive=lambda: hub.poll() is None and proxy.poll() is None)
-    except (RuntimeError, TimeoutError) as err:
-        for p in (hub, proxy):
-            p.terminate()
-        raise click.ClickException(f"{err}; see {data / 'logs'}") from None
+        try:
+            wait_for_hub(catalogue, secrets, timeout=120, alive=lambda: hub.poll() is None and proxy.poll() is None)
+        except (RuntimeError, TimeoutError) as err:
+            hub.terminate()
+            raise click.ClickException(f"{err}; see {data / 'logs'}") from None
+        _say_up(catalogue, secrets, logins)
+        hub.wait()
+    except KeyboardInterrupt:
+        click.echo("Stopping learner servers, the hub and the proxy...")
+        try:
+            shutdown_hub(catalogue)
+            hub.wait(timeout=120)
+        except (httpx.HTTPError, subprocess.TimeoutExpired):
+            hub.terminate()
+            try:
+                hub.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                hub.kill()
+    finally:
+        proxy.terminate()
+        proxy.wait()
+        (data / "proxy.pid").unlink(missing_ok=True)
+
+
+def _say_up(catalogue: Catalogue, secrets: Secrets, logins: dict[str, str]) -> None:
     click.echo(f"AILyS Hub ({catalogue.site.name}) is up: {hub_url(catalogue)}")
-    click.echo(f"Logs: {data / 'logs'}. Stop with Ctrl-C.")
+    click.echo(f"Logs: {catalogue.data_dir / 'logs'}. Stop with Ctrl-C.")
     if logins:
         click.echo(f"Demo logins (also in {secrets.demo_logins_file}):")
         for course in catalogue.courses:
@@ -159,20 +218,6 @@ def up(site: str) -> None:
                 click.echo(f"  {name:<14} {logins[name]:<14} {role} of {course.slug}")
         for name in catalogue.site.authentication.admin_users:
             click.echo(f"  {name:<14} {logins[name]:<14} site admin")
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
-    try:
-        hub.wait()
-    except KeyboardInterrupt:
-        click.echo("Stopping learner servers, the hub and the proxy...")
-        try:
-            shutdown_hub(catalogue)
-            hub.wait(timeout=60)
-        except (httpx.HTTPError, subprocess.TimeoutExpired):
-            hub.terminate()
-    finally:
-        proxy.terminate()
-        proxy.wait()
-        (data / "proxy.pid").unlink(missing_ok=True)
 
 
 def _hub_answers(catalogue: Catalogue) -> bool:
@@ -205,6 +250,23 @@ def docs() -> None:
     """Write docs/reference.md from the schema."""
     path = reference_docs.write()
     click.echo(f"wrote {path}")
+
+
+class _LazyCommand(click.Command):
+    """A command of another package, named by an import string, imported only when run."""
+
+    def __init__(self, name: str, target: str, short_help: str):
+        super().__init__(name, short_help=short_help)
+        self.target = target
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        module, _, attr = self.target.partition(":")
+        real = getattr(__import__(module, fromlist=[attr]), attr)
+        return real.make_context(info_name, args, parent=parent, **extra)
+
+
+main.add_command(_LazyCommand("grade", "grading.cli:grade", "Autograde an assignment's submissions, sandboxed."))
+main.add_command(_LazyCommand("grades", "grading.export:grades", "Export a course's grades (Moodle CSV and JSON)."))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -24,17 +25,27 @@ class Launch:
     env: dict[str, str]
     cwd: Path
     log: Path
+    # A Unix account to run as (a root caller only): the production hub is not root. None: ours.
+    user: str | None = None
 
 
 def start(launch: Launch) -> subprocess.Popen:
     """Start a launch in the background, its output appended to its log."""
     launch.log.parent.mkdir(parents=True, exist_ok=True)
+    env, account = launch.env, {}
+    if launch.user is not None:
+        pw = pwd.getpwnam(launch.user)
+        # That account's uid and groups (as at login, none of root's), and its own HOME.
+        groups = os.getgrouplist(pw.pw_name, pw.pw_gid)
+        account = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": groups}
+        env = {**env, "HOME": pw.pw_dir, "USER": pw.pw_name, "LOGNAME": pw.pw_name}
     with open(launch.log, "ab") as log:
         # A session of its own: Ctrl-C reaches `ailys up` alone, which then stops the learner
         # servers through the hub before the hub and the proxy (a SIGINT would stop only the hub).
         return subprocess.Popen(
-            launch.argv, env=launch.env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            launch.argv, env=env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, **account,
+        )  # fmt: skip
 
 
 def proxy_launch(catalogue: Catalogue, secrets: Secrets) -> Launch:
@@ -62,17 +73,34 @@ def hub_url(catalogue: Catalogue) -> str:
     return f"http://{listen.ip}:{listen.port}{listen.base_url}"
 
 
-def wait_for_hub(catalogue: Catalogue, timeout: float = 60, alive=lambda: True) -> None:
-    """Wait until the hub answers through the proxy; raise if ``alive()`` turns false first."""
+def service_prefixes(catalogue: Catalogue, secrets: Secrets) -> set[str]:
+    """Proxy routes of the hub's services that have a URL: the hub adds them once all have started."""
+    from traitlets.config import Config
+
+    from .appliers import apply_all
+
+    services = apply_all(Config(), catalogue, secrets).JupyterHub.services
+    return {f"{catalogue.site.listen.base_url.rstrip('/')}/services/{s['name']}/" for s in services if s.get("url")}
+
+
+def wait_for_hub(catalogue: Catalogue, secrets: Secrets, timeout: float = 60, alive=lambda: True) -> None:
+    """Wait until the hub answers through the proxy and has started every service (their routes are
+    in the proxy: the hub adds them last); raise if ``alive()`` turns false first. A hub stopped
+    while still starting services would leave the late ones running."""
     url = hub_url(catalogue) + "hub/api/"
+    routes_url = f"http://127.0.0.1:{catalogue.site.listen.proxy_api_port}/api/routes"
+    wanted = service_prefixes(catalogue, secrets)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("the hub exited while starting")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
-                return
+                routes = httpx.get(routes_url, headers={"Authorization": f"token {secrets.proxy_token}"}, timeout=2)
+                missing = wanted - {r.rstrip("/") + "/" for r in routes.json()}
+                if not missing:
+                    return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"the hub did not answer at {url} within {timeout} s")
+    raise TimeoutError(f"the hub did not answer at {url}, with its services started, within {timeout} s")

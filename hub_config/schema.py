@@ -8,6 +8,7 @@ docs/reference.md from it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal, get_args
@@ -27,6 +28,8 @@ Slug = Annotated[
     Field(description="Lowercase letters, digits and dashes, 3 to 40 characters."),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# A partition, account, qos or reservation name: one word that sbatch takes as it is.
+SlurmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
 
 
 def submodel(annotation) -> type[BaseModel] | None:
@@ -90,6 +93,45 @@ class LocalSpawner(Strict):
     )
 
 
+class SlurmSettings(Strict):
+    """Learner servers as Slurm jobs (Mesolys), through spawners/slurm.py (batchspawner underneath)."""
+
+    slurm_conf: Path | None = Field(
+        None,
+        description="slurm.conf of the cluster, relative to this file unless absolute; given to every "
+        "Slurm command and to the jobs as SLURM_CONF. Default: the system's (/etc/slurm/slurm.conf).",
+    )
+    default_partition: SlurmName | None = Field(
+        None, description="Partition of courses whose resources name none. Default: the cluster's."
+    )
+    node_addresses: dict[SlurmName, str] = Field(
+        default_factory=dict,
+        description="Node name (as squeue prints it) to the address where the hub reaches it, for nodes "
+        "whose names do not resolve from the hub host, e.g. {node1: 10.1.0.11}.",
+    )
+    exec_prefix: str = Field(
+        "",
+        description="Command that runs sbatch, squeue, scancel and sacct as the learner, with {username}, "
+        "e.g. 'sudo -n -u {username} --' for a hub account that is not root (the production layout: "
+        "docs/design-notes.md). Empty: the hub is root and submits with sbatch --uid.",
+    )
+    command_timeout: Seconds = Field(
+        30, gt=0, description="A Slurm command that has not answered after this long counts as failed "
+        "(slurmctld down); the server is kept and the command tried again at the next poll."
+    )
+
+    @field_validator("exec_prefix")
+    @classmethod
+    def _names_the_learner(cls, prefix: str) -> str:
+        if prefix and "{username}" not in prefix:
+            raise ValueError("must contain {username}, the learner the command runs as")
+        return prefix
+
+
+# The start timeout of a kind when the site sets none: a Slurm job may wait in the queue.
+DEFAULT_START_TIMEOUT = {"local": 120, "slurm": 1800, "docker": 300}
+
+
 class SpawnerSettings(Strict):
     """How learner servers start, wherever they run."""
 
@@ -98,16 +140,32 @@ class SpawnerSettings(Strict):
         description="local: a process on this host (the embedded default); slurm: a Slurm job "
         "(Mesolys); docker: a container.",
     )
-    start_timeout: Seconds = Field(120, description="Time a server may take to start.")
+    start_timeout: Seconds | None = Field(
+        None,
+        gt=0,
+        description="Time a server may take to start, queue wait included. Default: 2m for local, "
+        "30m for slurm (a busy partition may need more: set it per site).",
+    )
     http_timeout: Seconds = Field(60, description="Time a started server may take to answer HTTP.")
+    poll_interval: Seconds = Field(
+        30,
+        gt=0,
+        description="How often the hub checks that each running server is still alive (a process that "
+        "died, a Slurm job cancelled or out of walltime): the longest it takes to notice.",
+    )
     local: LocalSpawner = Field(default_factory=LocalSpawner, description="Settings of the local kind.")
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="Settings of the slurm kind.")
 
     @field_validator("kind")
     @classmethod
     def _kind_available(cls, kind: str) -> str:
-        if kind != "local":
-            raise ValueError(f"spawner kind {kind!r} is not available in this version yet; use 'local'")
+        if kind == "docker":
+            raise ValueError("spawner kind 'docker' is not available in this version yet; use 'local' or 'slurm'")
         return kind
+
+    @property
+    def effective_start_timeout(self) -> int:
+        return self.start_timeout or DEFAULT_START_TIMEOUT[self.kind]
 
 
 class Culler(Strict):
@@ -118,6 +176,103 @@ class Culler(Strict):
     every: Seconds = Field(300, gt=0, description="How often the culler looks.")
     max_age: Seconds = Field(0, description="Stop servers older than this even if busy (0: never).")
     concurrency: int = Field(10, ge=1, description="Requests the culler makes to the hub at once.")
+
+
+class Gallery(Strict):
+    """The Voilà demo gallery, a hub service at <base_url>services/gallery/ (gallery/README.md).
+
+    Every demo page runs a kernel: the caps bound what anonymous traffic can take from the host
+    (about 200M of memory per kernel with scikit-learn and matplotlib)."""
+
+    enabled: bool = Field(True, description="Run the gallery and link it from the hub's login page.")
+    port: Port = Field(8090, description="Port of the gallery service on 127.0.0.1 (the proxy reaches it).")
+    max_kernels: int = Field(
+        8, ge=1, le=1000, description="Kernels at most in the whole gallery, preheated ones included."
+    )
+    max_kernels_per_demo: int = Field(4, ge=1, le=1000, description="Kernels at most for one demo.")
+    preheat: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="Kernels kept ready per demo, their page already executed, so a visitor waits only "
+        "for the browser (0: none). They count in the caps.",
+    )
+    idle_timeout: Seconds = Field(
+        600, ge=10, description="A page left open with no activity this long loses its kernel (abandoned page)."
+    )
+    closed_page_timeout: Seconds = Field(
+        30,
+        ge=2,
+        description="A kernel that no page is connected to this long is shut down: a closed page, a lost "
+        "connection, or a plain HTTP request that never opened the page.",
+    )
+    render_timeout: Seconds = Field(
+        60, ge=5, description="Time a demo's notebook may take to execute before the page is given up and retried."
+    )
+    retry_after: Seconds = Field(10, ge=1, description="Retry-After of the 'busy, retry' page shown above the caps.")
+    run_as: Username = Field(
+        "nobody",
+        description="Account the gallery and its kernels run as when the hub runs as root (demo code never "
+        "runs as root). It must be able to read the courses' demos/ folders.",
+    )
+
+    @field_validator("max_kernels_per_demo")
+    @classmethod
+    def _per_demo_within_total(cls, per_demo: int, info: ValidationInfo) -> int:
+        total = info.data.get("max_kernels")
+        if total is not None and per_demo > total:
+            raise ValueError(f"{per_demo} is more than max_kernels ({total})")
+        return per_demo
+
+
+class Exchange(Strict):
+    """The assignment exchange (grading/exchange/): a hub service keeping nbgrader's assignments,
+    submissions and feedback in <data_dir>/exchange, which only the hub's account can read."""
+
+    ip: IPv4Address = Field(
+        IPv4Address("127.0.0.1"),
+        description="Address the exchange listens on and learners' servers connect to: one that "
+        "every node running learners' servers reaches (Slurm sites: the hub host's cluster address).",
+    )
+    port: Port = Field(8082, description="Port of the exchange service.")
+
+
+class Grading(Strict):
+    """Where and as whom `ailys grade` runs learners' code (grading/autograde/)."""
+
+    user: Username = Field(
+        "ailys-grader",
+        description="Unprivileged Unix account that runs submissions; it must not be able to read "
+        "learners' homes. Each submission also runs in its own user, mount, network and PID namespaces.",
+    )
+    work_dir: Path = Field(
+        Path("grading-work"),
+        description="Folder of the working copies of submissions, relative to data_dir unless absolute; "
+        "on a Slurm site, a folder every grading node mounts.",
+    )
+    workers: int = Field(2, ge=1, le=256, description="Submissions graded at once by the local backend.")
+    partition: SlurmName | None = Field(None, description="Slurm partition of grading array jobs.")
+    account: SlurmName | None = Field(None, description="Slurm account charged for grading.")
+    throttle: int = Field(8, ge=1, le=1000, description="Array tasks running at once (sbatch --array=...%N).")
+
+
+class Formgraders(Strict):
+    """The per-course grading interfaces (grading/service.py): one hub service `grading-<slug>`
+    (nbgrader's formgrader) for each course with assignments, reached by that course's instructors only."""
+
+    port: Port = Field(
+        8300,
+        description="Port of the first course's grading service on 127.0.0.1; the next courses, in "
+        "the order of their slugs, take the following ports.",
+    )
+    database_url: str | None = Field(
+        None,
+        pattern=r"^postgresql(\+\w+)?://.*\{course\}",
+        description="PostgreSQL URL of the courses' gradebooks with {course} where the course's slug "
+        "goes, one database per course (nbgrader's gradebook holds one course): e.g. "
+        "postgresql://grader@db/nbgrader_{course}; its password in the hub account's ~/.pgpass. "
+        "Default: each course's own SQLite gradebook.db in <data_dir>/grading/<slug>/.",
+    )
 
 
 class Site(Strict):
@@ -146,6 +301,30 @@ class Site(Strict):
     authentication: LocalAccounts = Field(default_factory=LocalAccounts)
     spawner: SpawnerSettings = Field(default_factory=SpawnerSettings)
     culler: Culler = Field(default_factory=Culler)
+    gallery: Gallery = Field(default_factory=Gallery)
+    exchange: Exchange = Field(default_factory=Exchange)
+    grading: Grading = Field(default_factory=Grading)
+    formgraders: Formgraders = Field(default_factory=Formgraders)
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange_port_free(cls, exchange: Exchange, info: ValidationInfo) -> Exchange:
+        listen, gallery = info.data.get("listen"), info.data.get("gallery")
+        ports = ("port", "hub_port", "proxy_api_port")
+        taken = [f"listen.{k}" for k in ports if getattr(listen, k, 0) == exchange.port]
+        taken += ["gallery.port"] if gallery and gallery.enabled and gallery.port == exchange.port else []
+        if taken:
+            raise ValueError(f"port {exchange.port} is already used by {taken[0]}")
+        return exchange
+
+    @field_validator("gallery")
+    @classmethod
+    def _gallery_port_free(cls, gallery: Gallery, info: ValidationInfo) -> Gallery:
+        listen = info.data.get("listen")
+        taken = [k for k in ("port", "hub_port", "proxy_api_port") if listen and getattr(listen, k) == gallery.port]
+        if gallery.enabled and taken:
+            raise ValueError(f"port {gallery.port} is already used by listen.{taken[0]}")
+        return gallery
 
 
 # --- course ----------------------------------------------------------------------------------
@@ -163,9 +342,10 @@ class Resources(Strict):
     memory: Bytes = Field(2 * 1024**3, gt=0, description="Memory, such as 2G (binary units, as Slurm).")
     gpus: int = Field(0, ge=0, le=16, description="GPUs.")
     walltime: Seconds = Field(4 * 3600, gt=0, description="Longest session, such as 4h or 04:00:00.")
-    partition: str | None = Field(None, description="Slurm partition (default: the site's).")
-    account: str | None = Field(None, description="Slurm account to charge.")
-    qos: str | None = Field(None, description="Slurm quality of service.")
+    partition: SlurmName | None = Field(None, description="Slurm partition (default: the site's).")
+    account: SlurmName | None = Field(None, description="Slurm account to charge.")
+    qos: SlurmName | None = Field(None, description="Slurm quality of service.")
+    reservation: SlurmName | None = Field(None, description="Slurm reservation (a class's time slot on Mesolys).")
 
 
 class Assignment(Strict):
@@ -173,14 +353,95 @@ class Assignment(Strict):
         description="nbgrader assignment name: the folder under source/."
     )
     due: dt.datetime | None = Field(None, description="Deadline (ISO 8601, with time zone).")
+    autograde_on_submit: bool = Field(
+        False,
+        description="Autograde each submission as it arrives and release its feedback to the learner "
+        "(practice work); instructors see it in the grading interface like any other.",
+    )
 
 
 class Demo(Strict):
-    notebook: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*\.ipynb$")] = Field(
-        description="Notebook path under the course's demos/ folder."
-    )
+    # Each path segment starts with a letter, digit or _: no '..', no hidden file, no absolute path.
+    notebook: Annotated[
+        str, StringConstraints(pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*\.ipynb$")
+    ] = Field(description="Notebook path under the course's demos/ folder, such as knn.ipynb.")
     title: Title
+    description: Title | None = Field(None, description="A sentence or two for the gallery's listing.")
     public: bool = Field(False, description="Open without an account.")
+    members_only: bool = Field(
+        False,
+        description="Only the course's learners and instructors (and site admins) may open it; "
+        "otherwise anyone logged in to the hub may. Not allowed with public.",
+    )
+
+    @field_validator("members_only")
+    @classmethod
+    def _not_public(cls, members_only: bool, info: ValidationInfo) -> bool:
+        if members_only and info.data.get("public"):
+            raise ValueError("a demo cannot be both public and members_only")
+        return members_only
+
+
+class Submission(Strict):
+    """What the exchange accepts as one submission of an assignment (grading/exchange/)."""
+
+    max_file_size: Bytes = Field(5 * 1024**2, gt=0, description="Largest file, such as 5M.")
+    max_total_size: Bytes = Field(20 * 1024**2, gt=0, description="Largest submission, all files together.")
+    max_files: int = Field(100, ge=1, le=10000, description="Most files in one submission.")
+
+
+class Autograde(Strict):
+    """Limits of one submission's autograding (`ailys grade`, grading/autograde/): each runs in a
+    fresh kernel, in a copy of that submission only, without network, as the site's grading account."""
+
+    timeout: Seconds = Field(30, gt=0, description="Longest run of one cell; a longer one is interrupted.")
+    total_timeout: Seconds = Field(
+        600, gt=0, description="Longest run of a whole submission; past it the kernel is killed."
+    )
+    memory: Bytes = Field(1024**3, gt=0, description="Memory one submission may allocate, such as 1G.")
+    processes: int = Field(64, ge=8, le=4096, description="Processes and threads one submission may run.")
+    max_output: Bytes = Field(8 * 1024**2, gt=0, description="Output kept from one notebook; the rest is dropped.")
+    preload: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]] = Field(
+        ["numpy", "scipy", "pandas", "sklearn", "matplotlib", "matplotlib.pyplot"],
+        description="Modules imported once by the template each kernel is forked from (missing ones "
+        "are skipped): submissions then start in a fraction of a second.",
+    )
+
+
+class LatePolicy(Strict):
+    """What a submission after an assignment's `due` gets in `ailys grades export`."""
+
+    action: Literal["accept", "flag", "zero"] = Field(
+        "flag",
+        description="accept: graded as any other, not marked; flag: graded and marked late; "
+        "zero: marked late and exported with 0 for that assignment.",
+    )
+    grace: Seconds = Field(0, description="Time after the deadline still counted on time, such as 15m.")
+
+
+class Grades(Strict):
+    """The course's gradebook and grade export (grading/courses.py, grading/export.py)."""
+
+    database_url: str | None = Field(
+        None,
+        pattern=r"^(sqlite:///|postgresql(\+\w+)?://)",
+        description="SQLAlchemy URL of this course's nbgrader gradebook. Default: the site's "
+        "formgraders.database_url, else SQLite in the course's grading folder.",
+    )
+    late: LatePolicy = Field(default_factory=LatePolicy, description="How late submissions are exported.")
+    emails: dict[Username, str] = Field(
+        default_factory=dict,
+        description="Learner to email address, for the Moodle CSV export (its 'Email address' column; "
+        "empty for learners not listed).",
+    )
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, emails: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k, v in emails.items() if not re.fullmatch(r"[^@\s,\"]+@[^@\s,\"]+\.[^@\s,\"]+", v))
+        if bad:
+            raise ValueError(f"not an email address for {', '.join(bad)}")
+        return emails
 
 
 class Course(Strict):
@@ -200,6 +461,13 @@ class Course(Strict):
     environment: Slug = Field("python-ml", description="Course environment (built by images/).")
     assignments: list[Assignment] = Field(default_factory=list, description="nbgrader assignments.")
     demos: list[Demo] = Field(default_factory=list, description="Voilà demos.")
+    submission: Submission = Field(
+        default_factory=Submission,
+        description="Limits of a submission to the exchange: a file or a total over them is refused "
+        "with a message naming it, and earlier submissions are kept.",
+    )
+    autograde: Autograde = Field(default_factory=Autograde, description="Limits of autograding.")
+    grades: Grades = Field(default_factory=Grades, description="Gradebook, late policy and emails.")
 
     @field_validator("instructors", "learners", "assignments", "demos")
     @classmethod

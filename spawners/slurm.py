@@ -1,4 +1,4 @@
-"""Learner servers as Slurm jobs on Mesolys: batchspawner's SlurmSpawner, made queue-aware and
+r"""Learner servers as Slurm jobs on Mesolys: batchspawner's SlurmSpawner, made queue-aware and
 resilient.
 
 One launch profile per course the learner belongs to (``profiles``), the batch script from a
@@ -20,23 +20,28 @@ the job submitted as the learner, and the failures batchspawner users report mos
 Submitting as the learner
 -------------------------
 A root hub (the test and ``make up SITE=slurm`` layout) submits with ``sbatch --uid=USER
---gid=GROUP``, cancels with ``scancel --user=USER`` and reads squeue and sacct as root.
+--gid=GROUP``, cancels with ``scancel --user=USER`` and reads squeue, sacct and scontrol as root.
 
 The production layout on a Mesolys service node is a hub that does not run as root: an account
-``jupyterhub`` with a sudoers rule that lets it run the four Slurm commands as learners, and
-nothing else::
+``jupyterhub`` with a sudoers rule that lets it run the five Slurm commands of this module as
+learners (members of one group), and nothing else::
 
-    # /etc/sudoers.d/ailys-hub
+    # /etc/sudoers.d/ailys-hub (mode 0440, checked with visudo -cf before it is put there)
+    Cmnd_Alias AILYS_HUB_SLURM = /usr/bin/sbatch, /usr/bin/squeue, /usr/bin/scancel, \
+                                 /usr/bin/sacct, /usr/bin/scontrol
+    Defaults!AILYS_HUB_SLURM env_keep += "SLURM_CONF"
     Defaults:jupyterhub !requiretty
-    Defaults!/usr/bin/sbatch,/usr/bin/squeue,/usr/bin/scancel,/usr/bin/sacct env_keep += "SLURM_CONF"
-    jupyterhub ALL=(%mesolys-learners) NOPASSWD: /usr/bin/sbatch, /usr/bin/squeue, \
-                                                 /usr/bin/scancel, /usr/bin/sacct
+    jupyterhub ALL = (%mesolys-learners) NOPASSWD: AILYS_HUB_SLURM
 
-    # hub configuration
+    # hub configuration (the site file's spawner.slurm.exec_prefix)
     c.SlurmSpawner.exec_prefix = "sudo -n -u {username} --"
 
-Every Slurm command then runs as ``sudo -n -u <learner> -- <command>``. No ``-E`` is needed: the
-batch script carries the job's whole environment, so sudo's environment reset changes nothing.
+Every Slurm command then runs as ``sudo -n -u <learner> -- <command>``: ``-n`` fails at once where
+the rule does not apply (the learner then reads that the hub may not run Slurm commands as them,
+and what sudo said). No ``-E`` (the rule has no SETENV): the batch script carries the job's whole
+environment (``--export=NONE``), and of the commands' own environment sudo keeps LANG, sets PATH
+to its secure_path and keeps SLURM_CONF through env_keep (not needed when slurm.conf is the
+system's). docs/design-notes.md explains each line; tests/integration/test_slurm_sudo.py runs it.
 (batchspawner's own default, ``sudo -E -u {username}``, is replaced by "" here, meaning "as root,
 with --uid".)
 
@@ -391,7 +396,7 @@ class SlurmSpawner(BatchSlurmSpawner):
     start_timeout = Integer(
         1800,
         help="Seconds a start may take, queue wait included, before the hub gives up and cancels "
-        "the job. Set it per site (c.SlurmSpawner.start_timeout): a busy partition may need hours.",
+        "the job. Set per site (spawner.start_timeout in the site file): a busy partition may need hours.",
     ).tag(config=True)
 
     progress_interval = Float(
@@ -847,6 +852,13 @@ class SlurmSpawner(BatchSlurmSpawner):
             lines = [line.strip().removeprefix("sbatch: error: ") for line in result.stderr.splitlines()]
             error = "; ".join(line for line in lines if line) or result.describe()
             self.log.error("sbatch for %s failed: %s", self.user.name, result.describe())
+            # The prefix itself said no (sudo: the learner is not in the rule's group): not Slurm.
+            prefix = Path(shlex.split(self.exec_prefix)[0]).name if self.exec_prefix else ""
+            if prefix and result.stderr.startswith(f"{prefix}: "):
+                said = result.stderr.splitlines()[0].removeprefix(f"{prefix}: ").strip()
+                raise SlurmSpawnError(
+                    f"Not started: the hub may not run Slurm commands as {self.user.name} ({prefix} said: "
+                    f"{said}). Ask the site's administrators.", reason="exec-prefix", status_code=500)  # fmt: skip
             raise SlurmSpawnError(f"Not started: Slurm refused the job: {error}", reason="slurm-submit",
                                   status_code=503 if result.returncode is None else 400)  # fmt: skip
         return job_id

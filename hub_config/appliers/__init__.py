@@ -13,6 +13,9 @@ from ..secrets import Secrets
 from .access import apply_groups_and_roles
 from .auth import apply_auth
 from .culler import apply_culler
+from .exchange import apply_exchange
+from .gallery import apply_gallery
+from .grading import apply_grading
 from .network import apply_network
 from .services import apply_services
 from .spawner import apply_spawner
@@ -26,5 +29,8 @@ def apply_all(c: Config, catalogue: Catalogue, secrets: Secrets) -> Config:
     apply_spawner(c, catalogue)
     apply_groups_and_roles(c, catalogue)
     apply_services(c, catalogue, secrets)
+    apply_exchange(c, catalogue)  # after apply_spawner: adds to Spawner.environment
     apply_culler(c, catalogue.site)
+    apply_gallery(c, catalogue)
+    apply_grading(c, catalogue)
     return c

@@ -6,6 +6,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from ..catalogue import Catalogue
+from ..profiles import CourseProfiles
 
 # Server extensions of a learner's server, by import name: True loads it, False keeps it out.
 # The environment's config (<venv>/etc/jupyter/jupyter_server_config.d) enables every extension
@@ -13,10 +14,11 @@ from ..catalogue import Catalogue
 LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
     "jupyterlab": True,  # the learner's interface
     "jupyter_server_terminals": True,  # JupyterLab's terminals
-    # nbgrader's learner side (fetch, submit, validate) comes with the course exchange, not before.
-    "nbgrader.server_extensions.assignment_list": False,
-    "nbgrader.server_extensions.course_list": False,
-    "nbgrader.server_extensions.validate_assignment": False,
+    # nbgrader's learner side (Assignments panel: fetch, submit, feedback; validate), through the
+    # exchange service (grading/exchange/, configured in jupyter-config/learner/nbgrader_config.py).
+    "nbgrader.server_extensions.assignment_list": True,
+    "nbgrader.server_extensions.course_list": True,
+    "nbgrader.server_extensions.validate_assignment": True,
     "nbgrader.server_extensions.formgrader": False,  # instructors' grading: never a learner's
     "voila.server_extension": False,  # demos are served by the Voilà gallery, not learners' servers
     "notebook": False,  # Notebook 7's interface; learners work in JupyterLab (default_url /lab)
@@ -50,16 +52,37 @@ LEARNER_JUPYTER_CONFIG = Path(sys.prefix) / "share" / "ailys-hub" / "jupyter-con
 
 
 def apply_spawner(c: Config, catalogue: Catalogue) -> None:
-    site = catalogue.site
-    c.JupyterHub.spawner_class = "spawners.local.LocalSpawner"
-    c.Spawner.start_timeout = site.spawner.start_timeout
-    c.Spawner.http_timeout = site.spawner.http_timeout
+    spawner = catalogue.site.spawner
+    c.Spawner.start_timeout = spawner.effective_start_timeout
+    c.Spawner.http_timeout = spawner.http_timeout
+    c.Spawner.poll_interval = spawner.poll_interval
     c.Spawner.default_url = "/lab"
     # The same environment as the hub, by absolute path: learners' processes do not inherit PATH.
     c.Spawner.cmd = singleuser_cmd()
     c.Spawner.args = singleuser_args()
     c.Spawner.environment = {"JUPYTER_CONFIG_PATH": str(LEARNER_JUPYTER_CONFIG)}
-    c.LocalSpawner.home_root = str(catalogue.data_dir / site.spawner.local.home_root)
-    c.LocalSpawner.courses_dir = str(catalogue.courses_dir)
     # Servers outlive a hub restart; the hub finds them again from its database.
     c.JupyterHub.cleanup_servers = False
+    if spawner.kind == "slurm":
+        _slurm(c, catalogue)
+    else:
+        _local(c, catalogue)
+
+
+def _local(c: Config, catalogue: Catalogue) -> None:
+    c.JupyterHub.spawner_class = "spawners.local.LocalSpawner"
+    c.LocalSpawner.home_root = str(catalogue.data_dir / catalogue.site.spawner.local.home_root)
+    c.LocalSpawner.courses_dir = str(catalogue.courses_dir)
+
+
+def _slurm(c: Config, catalogue: Catalogue) -> None:
+    slurm = catalogue.site.spawner.slurm
+    c.JupyterHub.spawner_class = "spawners.slurm.SlurmSpawner"
+    # Read at each launch form and start: a new course folder needs no restart.
+    c.SlurmSpawner.profiles = CourseProfiles(catalogue.site_file, slurm.default_partition)
+    c.SlurmSpawner.node_addresses = dict(slurm.node_addresses)
+    if slurm.slurm_conf:
+        c.SlurmSpawner.slurm_env = {"SLURM_CONF": str((catalogue.site_file.parent / slurm.slurm_conf).resolve())}
+    c.SlurmSpawner.exec_prefix = slurm.exec_prefix
+    c.SlurmSpawner.slurm_command_timeout = slurm.command_timeout
+    # Not Spawner.ip: the job reports the node it runs on, and the hub reaches it there.

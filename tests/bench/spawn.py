@@ -138,9 +138,12 @@ class Target:
 class Ours(Target):
     name = "ours"
 
-    def __init__(self, users: list[str]) -> None:
+    def __init__(self, users: list[str], *, name: str = "ours", site: dict | None = None,
+                 resources: dict | None = None) -> None:  # fmt: skip
         super().__init__(users)
-        self.hub = RunningHub([course("bench", ["benchprof"], users)])
+        self.name = name
+        extra = {"resources": resources} if resources else {}
+        self.hub = RunningHub([course("bench", ["benchprof"], users, **extra)], site=site)
         (self.hub.data / "jupyterhub_config.d" / "60-bench.py").write_text(
             f"c.JupyterHub.services.append({{'name': 'bench', 'api_token': {self.token!r}}})\n"
             f"c.JupyterHub.load_roles.append({{'name': 'bench', 'services': ['bench'], 'scopes': {SCOPES!r}}})\n"

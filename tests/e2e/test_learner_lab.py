@@ -3,32 +3,20 @@ starter notebook, run a cell and read its output.
 
 Debian's Chromium driven by Playwright (never a downloaded browser), against a real hub and
 proxy on loopback. A screenshot of the lab (and, on failure, of the page as it was) goes to
-test-output/<test name>/.
+test-output/<test name>/. The browser fixture is in conftest.py.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import need
+from tests.e2e.chromium import lab_page, log_in
 from tests.services.hub import RunningHub, course
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPO = Path(__file__).resolve().parents[2]
 SLUG = "frugal-ml"
 NOTEBOOK = "01-premiers-pas.ipynb"
@@ -42,25 +30,6 @@ KERNEL_TIMEOUT = 60
 
 
 @pytest.fixture
-def browser():
-    need(
-        shutil.which(CHROMIUM) is not None,
-        f"Debian's Chromium is not at {CHROMIUM}: apt-get install chromium",
-    )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need(False, "Playwright for Python is not installed (make test-deps)")
-    with sync_playwright() as playwright:
-        # Playwright starts it with a fresh, temporary --user-data-dir of its own.
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
 def hub():
     material = (REPO / "courses" / SLUG / "material" / NOTEBOOK).read_text(encoding="utf-8")
     running = RunningHub([course(SLUG, ["prof-gaby"], [LEARNER])], materials={SLUG: {NOTEBOOK: material}})
@@ -70,36 +39,11 @@ def hub():
         running.stop()
 
 
-def dismiss_first_run_prompts(page) -> None:
-    """Answer JupyterLab's prompts that may cover what the test clicks, whenever they show up.
-
-    Playwright runs a handler just before an action when its locator is visible, so a prompt
-    that appears late (the news toast comes a few seconds after the lab) cannot steal a click.
-    """
-    news = page.locator(".Toastify__toast").filter(has_text="Jupyter news")
-    page.add_locator_handler(news, lambda toast: toast.get_by_role("button", name="No", exact=True).click())
-    # Only if the notebook's kernel were unknown; its metadata names python3, so not expected.
-    kernel_dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
-    page.add_locator_handler(
-        kernel_dialog, lambda dialog: dialog.locator(".jp-Dialog-footer button.jp-mod-accept").click()
-    )
-
-
 def test_learner_logs_in_opens_the_starter_notebook_and_runs_a_cell(browser, hub, output_dir):
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT * 1000)
-    console = []
-    page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
-    dismiss_first_run_prompts(page)
-    try:
-        # The hub's login form, as a learner fills it.
-        page.goto(f"{hub.url}/hub/login")
-        page.locator("#username_input").fill(LEARNER)
-        page.locator("#password_input").fill(hub.passwords[LEARNER])
-        page.locator("#login_submit").click()
+    with lab_page(browser, hub, output_dir, UI_TIMEOUT) as page:
+        log_in(page, hub, LEARNER)
 
         # The hub spawns the server and sends the browser on to JupyterLab.
         page.wait_for_url(f"**/user/{LEARNER}/lab**", timeout=SPAWN_TIMEOUT * 1000)
@@ -140,13 +84,3 @@ def test_learner_logs_in_opens_the_starter_notebook_and_runs_a_cell(browser, hub
         expect(output).to_have_text(GREETING, timeout=KERNEL_TIMEOUT * 1000)
         expect(greeting_cell.locator(".jp-InputPrompt")).to_contain_text("[1]")
         page.screenshot(path=output_dir / "lab.png")
-    except Exception:
-        try:
-            page.screenshot(path=output_dir / "failure.png")
-        except Exception as e:  # never hide the test's own failure behind this one
-            print(f"no failure screenshot: {e}")
-        raise
-    finally:
-        (output_dir / "browser-console.log").write_text("\n".join(console) + "\n")
-        (output_dir / "hub.log").write_text(hub.log())
-        context.close()

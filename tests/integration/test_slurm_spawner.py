@@ -27,21 +27,20 @@ from tests.services.slurm import SlurmCluster, cluster_for_tests, remove_unix_us
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
 
 GiB = 1024**3
-PROFILES = {  # what the hub config's profiles function would read from course.yaml resources
-    "algo": {"title": "Algorithmique", "partition": "cpu", "cpus": 2, "memory": 1 * GiB, "gpus": 0,
-             "walltime": 3600},
-    "deep": {"title": "Deep learning", "partition": "gpu", "cpus": 2, "memory": 1 * GiB, "gpus": 1,
-             "walltime": 3600},
-    "stats": {"title": "Statistiques", "partition": "cpu", "cpus": 1, "memory": GiB // 2, "gpus": 0,
-              "walltime": 3600},
-    "lab": {"title": "Lab", "partition": "nope", "cpus": 1, "memory": GiB // 2, "gpus": 0,
-            "walltime": 3600},  # a partition the cluster does not have: sbatch refuses it
-}  # fmt: skip
+
+
+def with_resources(slug: str, title: str, learners: list[str], **resources) -> dict:
+    return course(slug, ["prof-s"], learners, title={"fr": title, "en": title},
+                  resources={"walltime": "1h", **resources})  # fmt: skip
+
+
+# The hub's launch profiles come from these resources (hub_config/profiles.py), as on a real site.
 COURSES = [
-    course("algo", ["prof-s"], ["sam"]),
-    course("deep", ["prof-s"], ["sam"]),
-    course("stats", ["prof-s"], ["tess"]),
-    course("lab", ["prof-s"], ["tess"]),
+    with_resources("algo", "Algorithmique", ["sam"], partition="cpu", cpus=2, memory="1G"),
+    with_resources("deep", "Deep learning", ["sam"], partition="gpu", cpus=2, memory="1G", gpus=1),
+    with_resources("stats", "Statistiques", ["tess"], partition="cpu", cpus=1, memory="512M"),
+    # a partition the cluster does not have: sbatch refuses it
+    with_resources("lab", "Lab", ["tess"], partition="nope", cpus=1, memory="512M"),
 ]
 LEARNERS = ("sam", "tess")
 POLL_INTERVAL = 2  # the hub's poll of running servers, in this hub
@@ -50,28 +49,31 @@ NOTES: list[str] = []  # progress messages seen, for test-output/
 TESS_WALLTIME_JOB: dict = {}  # tess's 1-minute session, started early and checked by the last test
 
 
-def drop_in(cluster: SlurmCluster) -> str:
-    """The hub configuration of this test: what hub_config will set for a Slurm site."""
-    return f"""
-c.JupyterHub.spawner_class = "spawners.slurm.SlurmSpawner"
-PROFILES = {PROFILES!r}
+def slurm_site(cluster: SlurmCluster) -> dict:
+    """The site file's spawner section: the slurm kind, on this cluster."""
+    return {
+        "spawner": {
+            "kind": "slurm",
+            "start_timeout": "2m",
+            "poll_interval": f"{POLL_INTERVAL}s",
+            "slurm": {
+                "slurm_conf": str(cluster.slurm_conf),
+                "default_partition": "cpu",
+                "node_addresses": cluster.node_addresses,
+                # squeue retries for ~16 s before it fails when slurmctld is down: give up at 5 s, so
+                # that a 30 s outage sees several failed polls.
+                "command_timeout": "5s",
+            },
+        }
+    }
 
-def profiles(groups):
-    # A course's learners (course-<slug>) and staff (staff-<slug>) may start its environment.
-    return {{slug: p for slug, p in PROFILES.items() if {{"course-" + slug, "staff-" + slug}} & set(groups)}}
 
-c.SlurmSpawner.profiles = profiles
-c.SlurmSpawner.node_addresses = {cluster.node_addresses!r}
-c.SlurmSpawner.slurm_env = {{"SLURM_CONF": {str(cluster.slurm_conf)!r}}}
-c.SlurmSpawner.start_timeout = 120
-# squeue retries for ~16 s before it fails when slurmctld is down: give up at 5 s, so that a 30 s
-# outage sees several failed polls.
-c.SlurmSpawner.slurm_command_timeout = 5
-c.Spawner.poll_interval = {POLL_INTERVAL}
-# tess's jobs go through exec_prefix, as with the production sudoers rule (runuser: no sudo here).
-c.SlurmSpawner.group_overrides = {{
-    "prefix": {{"groups": ["course-stats"], "spawner_override": {{"exec_prefix": "runuser -u {{username}} --"}}}},
-}}
+# tess's jobs go through exec_prefix, as with the production sudoers rule (runuser: no sudo here;
+# tests/integration/test_slurm_sudo.py runs the real sudo layout).
+DROP_IN = """
+c.SlurmSpawner.group_overrides = {
+    "prefix": {"groups": ["course-stats"], "spawner_override": {"exec_prefix": "runuser -u {username} --"}},
+}
 """
 
 
@@ -99,8 +101,8 @@ def learners(cluster):
 
 @pytest.fixture(scope="module")
 def hub(cluster, learners):
-    running = RunningHub(COURSES)
-    (running.data / "jupyterhub_config.d" / "60-slurm.py").write_text(drop_in(cluster))
+    running = RunningHub(COURSES, site=slurm_site(cluster))
+    (running.data / "jupyterhub_config.d" / "60-slurm.py").write_text(DROP_IN)
     running.start()
     yield running
     OUTPUT.mkdir(exist_ok=True)
@@ -200,15 +202,17 @@ def ensure_deep_session(hub: RunningHub, cluster: SlurmCluster) -> tuple[httpx.C
     return start_server(hub, cluster, "sam", "gpu partition", course="deep", gpus=1)
 
 
-def job_process(job_id: str) -> psutil.Process:
-    """The job's main process: the server (exec'd by the batch script, then by the launcher)."""
+def job_process(job_id: str, cluster: SlurmCluster) -> psutil.Process:
+    """The job's main process: the server (exec'd by the batch script, then by the launcher). Job
+    ids repeat across clusters (other test sessions may run theirs): match the cluster too."""
     for p in psutil.process_iter(["name", "cmdline"]):
         try:
             env = p.environ()
         except psutil.Error:
             continue
         cmdline = " ".join(p.info["cmdline"] or [])
-        if env.get("SLURM_JOB_ID") == job_id and "jupyterhub.singleuser" in cmdline:
+        if (env.get("SLURM_JOB_ID") == job_id and env.get("SLURM_CONF") == str(cluster.slurm_conf)
+                and "jupyterhub.singleuser" in cmdline):  # fmt: skip
             return p
     raise AssertionError(f"no server process of job {job_id}")
 
@@ -232,7 +236,7 @@ def test_the_form_lists_only_the_learners_courses(hub):
     assert re.search(r'value="algo"\s+checked', sam)  # the default: the first
     assert "Deep learning" in sam and "up to 2 CPU cores, 1 GiB, 1 GPU, 1 h" in sam
     tess = hub.login("tess").get("/hub/spawn").text
-    assert re.findall(r'name="course"[^>]*value="([^"]+)"', tess) == ["stats", "lab"]
+    assert re.findall(r'name="course"[^>]*value="([^"]+)"', tess) == ["lab", "stats"]  # courses in session, by slug
     assert "deep" not in tess and "algo" not in tess
 
 
@@ -281,7 +285,7 @@ def test_a_cpu_session_runs_as_the_learner_with_the_requested_resources(hub, clu
     assert info["MinMemoryNode"] == "768M" and info["TimeLimit"] == "00:30:00"
     assert info["BatchHost"] in cluster.partitions["cpu"].nodes
     assert info["Requeue"] == "0"  # a server never comes back elsewhere behind the hub's back
-    process = job_process(job)
+    process = job_process(job, cluster)
     assert process.uids().real == learners["sam"].pw_uid
     env = process.environ()
     assert env["HOME"] == learners["sam"].pw_dir and env["USER"] == "sam"
@@ -309,7 +313,7 @@ def test_a_gpu_session_gets_its_gpu_on_the_gpu_node(hub, cluster):
     info = cluster.job(job)
     assert info["Partition"] == "gpu" and info["BatchHost"] == "node2"
     assert "gres/gpu=1" in info["TRES"] and info["JobName"] == "ailys-deep"
-    assert job_process(job).environ().get("CUDA_VISIBLE_DEVICES") == "0"
+    assert job_process(job, cluster).environ().get("CUDA_VISIBLE_DEVICES") == "0"
 
 
 def test_the_production_path_submits_through_exec_prefix_as_the_learner(hub, cluster, learners):
@@ -317,7 +321,7 @@ def test_the_production_path_submits_through_exec_prefix_as_the_learner(hub, clu
     `sudo -n -u tess --` in production."""
     _, job = start_server(hub, cluster, "tess", "cpu partition, exec_prefix", course="stats")
     assert cluster.job(job)["UserId"] == f"tess({learners['tess'].pw_uid})"
-    assert job_process(job).uids().real == learners["tess"].pw_uid
+    assert job_process(job, cluster).uids().real == learners["tess"].pw_uid
     stop_server(hub, "tess")
     assert jobs_of(cluster, "tess") == []
     assert cluster.job(job)["JobState"] == "CANCELLED"

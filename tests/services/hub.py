@@ -7,6 +7,7 @@ created for the test's learners are removed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import pwd
@@ -62,9 +63,13 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.1):
 
 class RunningHub:
     def __init__(
-        self, courses: list[dict], *, culler: dict | None = None, materials: dict | None = None, site: dict | None = None
+        self, courses: list[dict], *, culler: dict | None = None, materials: dict | None = None, site: dict | None = None,
+        run_as: str | None = None, start_timeout: float = 60,
     ):
-        """``site``: more keys of the site file (database_url, ...)."""
+        """``site``: more keys of the site file (database_url, ...). ``run_as``: a Unix account (it must
+        exist) that the hub and the proxy run as, owner of the data folder; None: this process's."""
+        self.run_as = run_as
+        self.start_timeout = start_timeout  # more services (one grading service per course) take longer
         # Learners' processes must traverse this folder to reach their homes.
         self.root = Path(tempfile.mkdtemp(prefix="ailys-test-"))
         self.root.chmod(0o711)
@@ -84,8 +89,10 @@ class RunningHub:
             "courses_sync_every": "5m",
             "authentication": {"admin_users": ["hubadmin"], "demo_accounts": True},
             "culler": culler or {"enabled": False},
+            "exchange": {"port": free_port()},
             **(site or {}),
         }
+        site["gallery"] = {"port": free_port(), **site.get("gallery", {})}  # the demo gallery service
         self.site_file = self.root / "test.yaml"
         self.site_file.write_text(yaml.safe_dump(site))
         self.catalogue = load_catalogue(self.site_file)
@@ -112,7 +119,13 @@ class RunningHub:
     # --- processes ---------------------------------------------------------------------
 
     def start(self) -> RunningHub:
-        self.proxy = start(proxy_launch(self.catalogue, self.secrets))
+        if self.run_as:  # the data folder (database, secrets, logs...) is the hub account's
+            (self.data / "logs").mkdir(exist_ok=True)
+            account = pwd.getpwnam(self.run_as)
+            for folder, _, files in os.walk(self.data):
+                for path in [folder, *(os.path.join(folder, f) for f in files)]:
+                    os.chown(path, account.pw_uid, account.pw_gid)
+        self.proxy = start(self._as_run_as(proxy_launch(self.catalogue, self.secrets)))
         try:
             self.start_hub()
         except BaseException:
@@ -122,8 +135,11 @@ class RunningHub:
         return self
 
     def start_hub(self) -> None:
-        self.hub = start(hub_launch(self.catalogue))
-        wait_for_hub(self.catalogue, timeout=60, alive=lambda: self.hub.poll() is None)
+        self.hub = start(self._as_run_as(hub_launch(self.catalogue)))
+        wait_for_hub(self.catalogue, self.secrets, timeout=self.start_timeout, alive=lambda: self.hub.poll() is None)
+
+    def _as_run_as(self, launch):
+        return dataclasses.replace(launch, user=self.run_as) if self.run_as else launch
 
     def stop_hub(self, sig=signal.SIGTERM) -> None:
         self.hub.send_signal(sig)

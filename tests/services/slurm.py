@@ -11,7 +11,11 @@ of ``SlurmCluster.env``, so several clusters, and the system's own, never mix.
 
 By hand (``make slurm-up`` / ``make slurm-down``), in var/slurm of the checkout:
 
-    python -m tests.services.slurm up|down|status [--state-dir DIR]
+    python -m tests.services.slurm up|down|status [--state-dir DIR] [--site SITE_FILE]
+
+With ``--site`` (``make up SITE=slurm``), `up` also gives every person of that site's courses a Unix
+account (home under the site's data_dir, mode 700) and a Slurm association, as the administrators of
+a real cluster do for theirs.
 
 Each daemon is stopped by the PID recorded when it was started (run/daemons.json), so `down`
 works from another process; the logs stay in log/ of the state folder.
@@ -628,13 +632,17 @@ def unix_user(name: str, home_parent: Path) -> pwd.struct_passwd:
 def remove_unix_user(user: pwd.struct_passwd) -> None:
     """Kill the processes of a test account (its jobs), by PID, then remove it and its home:
     userdel refuses an account that still runs something."""
+    try:  # by name again: if it was removed meanwhile, its uid may already be another test's account
+        user = pwd.getpwnam(user.pw_name)
+    except KeyError:
+        return
     mine = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == user.pw_uid]
     for process in mine:
         with contextlib.suppress(psutil.Error):
             process.kill()
     psutil.wait_procs(mine, timeout=5)
     result = subprocess.run(["userdel", "--remove", user.pw_name], capture_output=True, text=True)
-    # 6: already gone (a concurrent hub test removes every account made while it ran); 12: no home
+    # 6: removed meanwhile; 12: no home
     if result.returncode not in (0, 6, 12):
         raise RuntimeError(f"userdel {user.pw_name} failed: {result.stderr.strip()}")
 
@@ -648,11 +656,44 @@ def _describe(cluster: SlurmCluster) -> str:
     return "\n".join(lines)
 
 
+def enroll_people(cluster: SlurmCluster, site_file: Path) -> list[str]:
+    """Unix accounts and Slurm associations for the people of a site's courses; returns the new accounts."""
+    from hub_config.catalogue import load_catalogue  # only the by-hand path needs the hub's models
+
+    catalogue = load_catalogue(site_file)
+    homes = catalogue.data_dir / "homes"
+    homes.mkdir(parents=True, exist_ok=True)
+    for folder in (catalogue.data_dir, homes):
+        folder.chmod(0o711)  # learners' jobs reach their homes through these
+    created = []
+    for name in sorted(catalogue.people()):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            unix_user(name, homes)
+            created.append(name)
+    known = set(cluster.run("sacctmgr", "--noheader", "--parsable2", "list", "users", "format=user").stdout.split())
+    missing = sorted(set(catalogue.people()) - known)
+    if missing:
+        cluster.sacctmgr(*(f"add user {name} account={cluster.accounts[0]}" for name in missing))
+    return created
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.services.slurm", description=__doc__.split(".")[0])
     parser.add_argument("action", choices=["up", "down", "status"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    parser.add_argument("--site", type=Path, help="with up: give the people of this site's courses accounts")
     args = parser.parse_args(argv)
+    code = _main(args)
+    if code == 0 and args.action == "up" and args.site:
+        cluster = SlurmCluster(args.state_dir.resolve())
+        created = enroll_people(cluster, args.site)
+        print(f"accounts of {args.site.name}'s people: ready" + (f" (created {', '.join(created)})" if created else ""))
+    return code
+
+
+def _main(args: argparse.Namespace) -> int:
     state = args.state_dir.resolve()
     previous = SlurmCluster(state)  # ports unused: only to find the recorded daemons
     running = previous.running_daemons()

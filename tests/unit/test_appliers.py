@@ -72,7 +72,11 @@ def test_spawner(catalogue):
     extensions = ast.literal_eval(c.Spawner.args[0].split("=", 1)[1])  # the dict ServerApp receives
     assert extensions["jupyterlab"] and not extensions["nbgrader.server_extensions.formgrader"]
     page_config = Path(c.Spawner.environment["JUPYTER_CONFIG_PATH"]) / "labconfig" / "page_config.json"
-    assert "@jupyter/nbgrader" in json.loads(page_config.read_text())["disabledExtensions"]
+    disabled = json.loads(page_config.read_text())["disabledExtensions"]
+    # learners get nbgrader's Assignments panel, never its instructor tools
+    assert disabled["@jupyter/nbgrader:formgrader"] and disabled["@jupyter/nbgrader:create-assignment"]
+    assert "@jupyter/nbgrader:assignment-list" not in disabled and "@jupyter/nbgrader" not in disabled
+    assert extensions["nbgrader.server_extensions.assignment_list"]
     assert c.JupyterHub.cleanup_servers is False  # servers survive a hub restart
 
 

@@ -1,5 +1,7 @@
 """Every kind of bad site or course file gets an error naming file, key and reason."""
 
+from pathlib import Path
+
 import pytest
 
 from hub_config.catalogue import CatalogueError, load_catalogue
@@ -16,6 +18,7 @@ BAD_COURSES = [
     ("ambiguous walltime", course(resources={"walltime": "2h30"}), "resources.walltime", "not a duration"),
     ("cpus as text", course(resources={"cpus": "many"}), "resources.cpus", "valid integer"),
     ("negative gpus", course(resources={"gpus": -1}), "resources.gpus", "greater than or equal to 0"),
+    ("partition that is not one word", course(resources={"partition": "cpu --uid=0"}), "resources.partition", "pattern"),
     ("end before start", course(start="2026-09-01", end="2026-08-01"), "end", "before it starts"),
     ("not a date", course(start="next monday"), "start", "date"),
     ("unknown kind", course(kind="bootcamp"), "kind", "academic"),
@@ -52,6 +55,12 @@ BAD_SITES = [
     ("unsupported database", {**SITE, "database_url": "mysql://x"}, "database_url", "pattern"),
     ("unknown spawner kind", {**SITE, "spawner": {"kind": "kubernetes"}}, "spawner.kind", "local"),
     ("culler every 0", {**SITE, "culler": {"every": "0s"}}, "culler.every", "greater than 0"),
+    ("container spawner not yet", {**SITE, "spawner": {"kind": "docker"}}, "spawner.kind", "not available"),
+    ("sudo prefix without the learner", {**SITE, "spawner": {"kind": "slurm", "slurm": {"exec_prefix": "sudo -n --"}}},
+     "spawner.slurm.exec_prefix", "{username}"),
+    ("slurm key misspelt", {**SITE, "spawner": {"kind": "slurm", "slurm": {"slurmconf": "/etc/slurm.conf"}}},
+     "spawner.slurm.slurmconf", "unknown key"),
+    ("start timeout of zero", {**SITE, "spawner": {"start_timeout": "0s"}}, "spawner.start_timeout", "greater than 0"),
     ("culler bad duration", {**SITE, "culler": {"timeout": "1 hour"}}, "culler.timeout", "not a duration"),
     ("short passwords", {**SITE, "authentication": {"minimum_password_length": 4}}, "authentication.minimum_password_length", "greater than or equal to 8"),
     ("name differs from file", {**SITE, "name": "other"}, "name", "differs from the file name"),
@@ -114,3 +123,10 @@ def test_a_running_hub_keeps_the_last_valid_catalogue(write_catalogue, caplog):
     with caplog.at_level(logging.ERROR):
         assert [c.slug for c in live.current().courses] == ["algo"]
     assert "keeping the previous one" in caplog.text and "not valid YAML" in caplog.text
+
+
+@pytest.mark.parametrize("site", ["local", "slurm"])
+def test_the_shipped_sites_are_valid(site):
+    catalogue = load_catalogue(Path(__file__).parents[2] / "hub_config" / "sites" / f"{site}.yaml")
+    assert catalogue.site.spawner.kind == site
+    assert {c.slug for c in catalogue.courses} >= {"frugal-ml", "ia-industrie"}

@@ -1,0 +1,87 @@
+"""python -m gallery SITE_FILE: the gallery service, as the hub starts it (hub_config/appliers/gallery.py).
+
+Run by a root hub, it first becomes the site's ``gallery.run_as`` account, with a fresh home
+of its own for Jupyter's runtime files, so no demo code ever runs as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import pwd
+import shutil
+import tempfile
+
+from hub_config.catalogue import load_catalogue
+
+
+def drop_privileges(account: str) -> None:
+    entry = pwd.getpwnam(account)
+    home = tempfile.mkdtemp(prefix="ailys-gallery-")
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    os.environ.update(HOME=home, USER=account, LOGNAME=account)
+    for var in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "IPYTHONDIR"):
+        os.environ.pop(var, None)
+    os.environ["MPLCONFIGDIR"] = os.path.join(home, ".matplotlib")
+
+
+KERNEL_CONFIG = """\
+# Written by the gallery at start (gallery/__main__.py). Demo kernels keep no history: with a
+# fresh profile, kernels starting together raced on creating the same history database.
+c.HistoryManager.enabled = False
+"""
+
+
+def prepare_kernel_profile() -> None:
+    """A private IPython profile for the demo kernels, made once before any kernel starts."""
+    ipython_dir = tempfile.mkdtemp(prefix="ailys-gallery-ipython-")
+    atexit.register(shutil.rmtree, ipython_dir, ignore_errors=True)
+    profile = os.path.join(ipython_dir, "profile_default")
+    os.makedirs(os.path.join(profile, "startup"))
+    with open(os.path.join(profile, "ipython_kernel_config.py"), "w") as f:
+        f.write(KERNEL_CONFIG)
+    os.environ["IPYTHONDIR"] = ipython_dir
+
+
+def warm_matplotlib_cache() -> None:
+    """Build matplotlib's font cache once, here, before kernels start: with a fresh home, every
+    kernel would build it at once on its first plot (seconds each, and they race on the file)."""
+    try:
+        import matplotlib.font_manager  # noqa: F401
+    except ImportError:  # demos without matplotlib
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gallery", description=__doc__.splitlines()[0])
+    parser.add_argument("site_file")
+    parser.add_argument("--port", type=int, help="default: the site's gallery.port")
+    parser.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/gallery/"))
+    args = parser.parse_args(argv)
+    settings = load_catalogue(args.site_file).site.gallery
+    if os.geteuid() == 0:
+        drop_privileges(settings.run_as)
+
+    prepare_kernel_profile()
+    warm_matplotlib_cache()
+    from .app import GalleryApp  # after dropping privileges: Jupyter's paths depend on HOME
+
+    app = GalleryApp(
+        site_file=os.path.abspath(args.site_file),
+        ip="127.0.0.1",
+        port=args.port or settings.port,
+        port_retries=0,
+        base_url=args.base_url,
+        open_browser=False,
+    )
+    app.initialize([])
+    app.start()
+
+
+if __name__ == "__main__":
+    main()

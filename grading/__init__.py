@@ -1,0 +1,1 @@
+"""nbgrader around the hub (README.md)."""

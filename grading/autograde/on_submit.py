@@ -1,0 +1,65 @@
+"""Autograde on submit: grade one new submission and produce its feedback, for the exchange to call.
+
+    from grading.autograde.on_submit import grade_submission
+    result = grade_submission(course_dir, "ps1", "alice", submission_path)
+
+``submission_path`` is the folder of the learner's submitted files (the exchange's copy); it is
+copied to <course_dir>/submitted/<student>/<assignment>/ as nbgrader's collect would, unless it is
+that folder already. The submission is graded exactly as `ailys grade` grades it (sandboxed,
+limits of the course) and its feedback generated in <course_dir>/feedback/<student>/<assignment>/;
+the exchange releases that folder to the learner. The gradebook is written by the calling
+process only: the exchange must call this for one submission of a course at a time (for
+instance from one queue per course), as `ailys grade` does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .course import Course
+from .engine import Settings, grade_local
+
+
+@dataclass(frozen=True)
+class Result:
+    student: str
+    assignment: str
+    status: str  # graded | failed
+    score: float
+    max_score: float
+    reasons: list[str] = field(default_factory=list)
+    feedback_dir: Path | None = None  # the HTML feedback files to release to the learner
+
+
+def grade_submission(
+    course_dir: Path | str,
+    assignment: str,
+    student: str,
+    submission_path: Path | str | None = None,
+    *,
+    settings: Settings | None = None,
+    course_id: str = "",
+) -> Result:
+    """Grade one submission now and generate its feedback; see the module's documentation."""
+    course = Course(course_dir, course_id)
+    target = course.submitted(student, assignment)
+    if submission_path is not None and Path(submission_path).resolve() != target.resolve():
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(submission_path, target)
+    if not target.is_dir():
+        raise FileNotFoundError(f"no submission of {assignment} by {student} in {target}")
+    summary = grade_local(course, assignment, settings or Settings(), workers=1, students=[student], feedback=True)
+    outcome = summary.outcomes[0]
+    feedback = Path(course.coursedir.format_path(course.coursedir.feedback_directory, student, assignment))
+    return Result(student, assignment, outcome.status, outcome.score, outcome.max_score, outcome.reasons,
+                  feedback if feedback.is_dir() else None)  # fmt: skip
+
+
+def settings_from_catalogue(catalogue, slug: str) -> Settings:
+    """The course's autograde limits and the site's grading account, as `ailys grade` uses them."""
+    from ..cli import settings_for
+
+    return settings_for(catalogue, catalogue.course(slug))

@@ -1,0 +1,118 @@
+"""A grading worker: a process, run as the grading account, that executes jobs read on stdin.
+
+One JSON line in (a Job), one JSON line out (its result). ``Workers`` keeps N of them busy from
+threads of the grading process; a worker that dies costs only the submission it was running
+(recorded as failed, with the reason) and is started again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from .execute import Job, run_job, start_worker
+
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+
+
+class Workers:
+    """``count`` worker processes; ``submit(job)``, then ``results`` yields dicts as they finish."""
+
+    def __init__(self, count: int, preload: list[str], user: str | None, log: Path | None = None):
+        self.jobs: queue.Queue = queue.Queue()
+        self.results: queue.Queue = queue.Queue()
+        self.argv = [sys.executable, "-m", "grading.autograde.worker", json.dumps(list(preload))]
+        self.user = user
+        self.log = open(log, "ab") if log else subprocess.DEVNULL  # workers' own messages
+        self.env = {**os.environ, "PYTHONPATH": CHECKOUT}
+        if user:
+            import pwd
+
+            self.env["HOME"] = pwd.getpwnam(user).pw_dir
+        self.processes: list[subprocess.Popen] = []
+        self.threads = [threading.Thread(target=self._serve, daemon=True) for _ in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _start(self) -> subprocess.Popen:
+        process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env,
+                                   stderr=self.log, user=self.user, group=_group(self.user), extra_groups=[] if self.user else None,
+                                   cwd="/", text=True)  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def _serve(self) -> None:
+        process = None
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                break
+            if process is None or process.poll() is not None:
+                process = self._start()
+            try:
+                process.stdin.write(json.dumps(asdict(job)) + "\n")
+                process.stdin.flush()
+                line = process.stdout.readline()
+                result = json.loads(line) if line else None
+            except (OSError, ValueError):
+                result = None
+            if result is None:
+                code = process.poll()
+                result = {"key": job.key, "error": f"the grading worker ended unexpectedly (exit {code})"}
+                process.kill()
+                process = None
+            self.results.put(result)
+        if process is not None:
+            process.stdin.close()
+            process.wait()
+
+    def submit(self, job: Job) -> None:
+        self.jobs.put(job)
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join(timeout=30)
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
+
+
+def _group(user: str | None) -> int | None:
+    if not user:
+        return None
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
+
+
+def main() -> None:
+    start_worker(json.loads(sys.argv[1]))
+    out = sys.stdout
+    sys.stdout = sys.stderr  # only results on the real stdout
+    for line in sys.stdin:
+        job = Job(**json.loads(line))
+        try:
+            result = run_job(job)
+        except Exception as error:  # noqa: BLE001 - reported for this submission only
+            result = {"key": job.key, "error": f"grading failed: {type(error).__name__}: {error}"}
+        out.write(json.dumps(result) + "\n")
+        out.flush()
+    from . import execute
+
+    if execute._template is not None:
+        execute._template.close()
+
+
+if __name__ == "__main__":
+    main()

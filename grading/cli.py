@@ -1,0 +1,124 @@
+"""`ailys grade`: autograde an assignment's collected submissions in parallel, sandboxed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .autograde.course import Course, SubmissionError
+from .autograde.engine import Settings, Summary, grade_local
+
+
+def settings_for(catalogue, course) -> Settings:
+    """Resolve the course's autograde limits and the site's grading settings."""
+    site, auto = catalogue.site, course.autograde
+    work_dir = site.grading.work_dir if site.grading.work_dir.is_absolute() else catalogue.data_dir / site.grading.work_dir
+    user = site.grading.user if os.geteuid() == 0 else None  # not root: the current account runs them
+    hide = tuple(str(p) for p in (catalogue.data_dir, catalogue.courses_dir) if p.exists())
+    return Settings(timeout=auto.timeout, total_timeout=auto.total_timeout, memory=auto.memory,
+                    processes=auto.processes, max_output=auto.max_output, preload=tuple(auto.preload),
+                    user=user, work_dir=work_dir, hide=hide)  # fmt: skip
+
+
+@click.command()
+@click.argument("course")
+@click.argument("assignment")
+@click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
+              help="local: parallel kernels on this host; slurm: one array job on the grading partition.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Submissions graded at once (local backend). Default: the site's grading.workers.")
+@click.option("--only-new", is_flag=True, help="Skip submissions already graded (same timestamp.txt).")
+@click.option("--course-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The nbgrader course folder (source/, submitted/, gradebook.db). Default: the course's folder.")
+@click.option("--feedback", is_flag=True, help="Also generate each learner's feedback (nbgrader generate_feedback).")
+@click.option("--site", default=lambda: os.environ.get("AILYS_SITE", "local"), show_default="local or $AILYS_SITE",
+              help="Site name (hub_config/sites/<name>.yaml) or path to a site file.")  # fmt: skip
+def grade(course: str, assignment: str, backend: str, workers: int | None, only_new: bool,
+          course_dir: Path | None, feedback: bool, site: str) -> None:  # fmt: skip
+    """Autograde the collected submissions of ASSIGNMENT in COURSE (a course slug).
+
+    Each submission runs in a fresh kernel with the course's time and memory limits, in a copy of
+    that submission only, without network, as the site's grading account. Results go to the
+    gradebook; a broken or hostile submission gets zero and a reason in its feedback.
+    """
+    from hub_config.cli import _catalogue
+
+    logging.getLogger("ailys.grade").setLevel(logging.ERROR)
+    catalogue = _catalogue(site)
+    try:
+        model = catalogue.course(course)
+    except StopIteration:
+        raise click.BadParameter(f"no course {course!r} in {catalogue.courses_dir}", param_hint="COURSE") from None
+    names = [a.name for a in model.assignments]
+    if names and assignment not in names:
+        raise click.BadParameter(f"{assignment!r} is not an assignment of {course} ({', '.join(names)})",
+                                 param_hint="ASSIGNMENT")  # fmt: skip
+    root = course_dir or catalogue.courses_dir / course
+    if not (root / "source" / assignment).is_dir():
+        raise click.ClickException(f"{root / 'source' / assignment} does not exist: is {root} the nbgrader course folder?")
+    nbcourse = Course(root, course)
+    settings = settings_for(catalogue, model)
+    workers = workers or catalogue.site.grading.workers
+    todo = nbcourse.students(assignment)
+    try:
+        summary = _grade(nbcourse, catalogue, assignment, backend, settings, workers, only_new, feedback, len(todo))
+    except SubmissionError as error:  # the course itself is not ready (assignment not generated...)
+        raise click.ClickException(str(error)) from None
+    except RuntimeError as error:  # the Slurm backend: sbatch refused, or the cluster went silent
+        raise click.ClickException(f"{error}; the submissions not graded are recorded as failed") from None
+    report(summary)
+
+
+def _grade(nbcourse, catalogue, assignment, backend, settings, workers, only_new, feedback, total) -> Summary:
+    todo = range(total)
+    if backend == "slurm":
+        from .autograde.slurm import grade_slurm
+
+        env = dict(os.environ)
+        slurm_conf = catalogue.site.spawner.slurm.slurm_conf
+        if slurm_conf:
+            env["SLURM_CONF"] = str((catalogue.site_file.parent / slurm_conf).resolve())
+        summary = _with_progress(len(todo), lambda progress: grade_slurm(
+            nbcourse, assignment, settings, catalogue.site.grading, only_new=only_new, progress=progress,
+            env=env))  # fmt: skip
+    else:
+        summary = _with_progress(len(todo), lambda progress: grade_local(
+            nbcourse, assignment, settings, workers=workers, only_new=only_new, progress=progress,
+            feedback=feedback))  # fmt: skip
+    return summary
+
+
+def _with_progress(total: int, run) -> Summary:
+    console = Console(stderr=True)
+    counts = {"done": 0, "failed": 0}
+    columns = [TextColumn("[bold]grading"), BarColumn(), TextColumn("{task.fields[line]}"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("grading", total=total, line=f"0 done, 0 failed, {total} remaining")
+
+        def advance(outcome) -> None:
+            counts["done"] += 1
+            counts["failed"] += outcome.status == "failed"
+            left = max(0, bar.tasks[0].total - counts["done"])
+            bar.update(task, advance=1, line=f"{counts['done']} done, {counts['failed']} failed, {left} remaining")
+
+        summary = run(advance)
+        bar.update(task, total=counts["done"] + len(summary.skipped) or 1,
+                   completed=counts["done"] + len(summary.skipped))  # fmt: skip
+    return summary
+
+
+def report(summary: Summary) -> None:
+    graded = [o for o in summary.outcomes if o.status == "graded"]
+    click.echo(f"graded {len(graded)}, failed {len([o for o in summary.outcomes if o.status == 'failed'])}, "
+               f"skipped (already graded) {len(summary.skipped)} in {summary.seconds:.1f} s")  # fmt: skip
+    for outcome in sorted(summary.failed, key=lambda o: o.student):  # failed, or graded with notes
+        click.echo(f"  {outcome.student} ({outcome.status}) {outcome.score:g}/{outcome.max_score:g}: "
+                   f"{'; '.join(outcome.reasons)}")  # fmt: skip
+    sys.stdout.flush()

@@ -1,0 +1,430 @@
+"""The exchange service: a hub-managed tornado service that holds nbgrader's released
+assignments, submissions and feedback (storage.py) and decides who may reach what.
+
+    python -m grading.exchange.service <site file>
+
+Every request carries a JupyterHub API token (``Authorization: token ...``) that must hold
+``access:services!service=<this service>``; the hub says whose token it is (HubAuth). Who
+may do what comes from the hub's groups, read with the service's own token:
+``course-<slug>`` are the learners and ``staff-<slug>`` the instructors of a course. A hub
+service named ``grading-<slug>`` (a per-course grading service) acts as staff of that course.
+Courses, deadlines and submission limits come from the course files.
+
+API, under <prefix>api/ (JSON in and out; file contents base64-encoded):
+
+    GET    courses                                   the caller's courses and role in each
+    GET    courses/<c>                               role, submission limits, deadlines
+    GET    courses/<c>/assignments                   released assignments
+    GET    courses/<c>/assignments/<a>               its files (fetch)
+    PUT    courses/<c>/assignments/<a>               release {files, force}          staff
+    DELETE courses/<c>/assignments/<a>               unrelease                        staff
+    POST   courses/<c>/assignments/<a>/submissions   submit {files}                   learner
+    GET    courses/<c>/submissions?assignment=&student=   submissions (a learner: own only)
+    GET    courses/<c>/submissions/<a>/<learner>/<id>     a submission's files (collect)
+    GET    courses/<c>/feedback?assignment=&student=      feedback released (a learner: own only)
+    PUT    courses/<c>/feedback/<a>/<learner>        release feedback {timestamp, files}  staff
+    GET    courses/<c>/feedback/<a>/<learner>/<id>   feedback files
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import time
+from urllib.parse import urlparse
+
+import httpx
+from jupyterhub.services.auth import HubAuth
+from jupyterhub.utils import url_path_join
+from tornado import httpserver, ioloop, web
+from tornado.log import app_log, enable_pretty_logging
+
+from hub_config.catalogue import LiveCatalogue
+from hub_config.schema import Course
+
+from .storage import ExchangeProblem, ExchangeStore, Limits, check_name
+
+STAFF_SERVICE_PREFIX = "grading-"
+GROUPS_TTL = 10.0  # seconds a user's hub groups are trusted before being asked again
+CATALOGUE_TTL = 5.0
+
+
+def encode_files(files: dict[str, bytes]) -> dict[str, str]:
+    return {path: base64.b64encode(data).decode("ascii") for path, data in files.items()}
+
+
+def decode_files(body: dict) -> dict[str, bytes]:
+    files = body.get("files")
+    if not isinstance(files, dict):
+        raise ExchangeProblem(400, "the request body needs 'files': {path: base64 content}")
+    try:
+        return {path: base64.b64decode(text, validate=True) for path, text in files.items()}
+    except (binascii.Error, TypeError, ValueError) as err:
+        raise ExchangeProblem(400, f"a file's content is not valid base64: {err}") from None
+
+
+def limits_of(course: Course) -> Limits:
+    s = course.submission
+    return Limits(max_file_size=s.max_file_size, max_total_size=s.max_total_size, max_files=s.max_files)
+
+
+def due_of(course: Course, assignment: str) -> dt.datetime | None:
+    due = next((a.due for a in course.assignments if a.name == assignment), None)
+    if due is not None and due.tzinfo is None:
+        due = due.replace(tzinfo=dt.UTC)  # a deadline without a zone is read as UTC
+    return due
+
+
+class Context:
+    """What every handler shares: storage, the course files, the hub's answers (cached briefly)."""
+
+    def __init__(self, store: ExchangeStore, site_file: str, hub_auth: HubAuth):
+        self.store = store
+        self.catalogue = LiveCatalogue(site_file, app_log)
+        self.hub_auth = hub_auth
+        self._catalogue_at = 0.0
+        self._courses: dict[str, Course] = {}
+        self._groups: dict[str, tuple[float, set[str]]] = {}
+        self.http = httpx.AsyncClient(
+            base_url=hub_auth.api_url.rstrip("/") + "/",
+            headers={"Authorization": f"token {hub_auth.api_token}"},
+            timeout=30,
+        )
+
+    def courses(self) -> dict[str, Course]:
+        if time.monotonic() - self._catalogue_at > CATALOGUE_TTL:
+            self._courses = {c.slug: c for c in self.catalogue.current().courses}
+            self._catalogue_at = time.monotonic()
+        return self._courses
+
+    async def groups_of(self, name: str) -> set[str]:
+        at, groups = self._groups.get(name, (0.0, set()))
+        if time.monotonic() - at > GROUPS_TTL:
+            r = await self.http.get(f"users/{name}")
+            if r.status_code != 404:  # 404: the user was deleted since the token was checked
+                r.raise_for_status()
+            groups = set(r.json().get("groups") or []) if r.status_code == 200 else set()
+            self._groups[name] = (time.monotonic(), groups)
+        return groups
+
+
+class APIHandler(web.RequestHandler):
+    def initialize(self, ctx: Context):
+        self.ctx = ctx
+        self.who: dict = {}
+
+    def check_xsrf_cookie(self):
+        pass  # token-authenticated API: no cookies are read
+
+    async def prepare(self):
+        token = self.ctx.hub_auth.get_token(self, in_cookie=False)
+        if not token:
+            raise ExchangeProblem(401, "no JupyterHub API token in the Authorization header")
+        model = await self.ctx.hub_auth.user_for_token(token, sync=False)
+        if not model:
+            raise ExchangeProblem(401, "the hub does not know this token (expired or revoked?)")
+        if not self.ctx.hub_auth.check_scopes(self.ctx.hub_auth.access_scopes, model):
+            narrowest = max(self.ctx.hub_auth.access_scopes, key=len)  # access:services!service=<name>
+            raise ExchangeProblem(403, f"this token lacks the scope {narrowest}")
+        self.who = {"name": model["name"], "kind": model.get("kind", "user")}
+
+    # --- who may do what -------------------------------------------------------------
+
+    async def role_in(self, slug: str) -> str | None:
+        name, kind = self.who["name"], self.who["kind"]
+        if kind == "service":
+            return "staff" if name == f"{STAFF_SERVICE_PREFIX}{slug}" else None
+        groups = await self.ctx.groups_of(name)
+        if f"staff-{slug}" in groups:
+            return "staff"
+        if f"course-{slug}" in groups:
+            return "learner"
+        return None
+
+    async def course(self, slug: str, need: str | None = None, doing: str = "") -> tuple[Course, str]:
+        """The course and the caller's role in it; 404 for an unknown course, 403 for a stranger."""
+        check_name("course", slug)
+        course = self.ctx.courses().get(slug)
+        if course is None:
+            raise ExchangeProblem(404, f"there is no course {slug!r} on this hub")
+        role = await self.role_in(slug)
+        if role is None:
+            raise ExchangeProblem(
+                403, f"{self.who['name']} is neither a learner nor an instructor of course {slug!r}"
+            )
+        if need and role != need:
+            whom = "instructors" if need == "staff" else "learners"
+            raise ExchangeProblem(403, f"only {whom} of {slug!r} may {doing}")
+        return course, role
+
+    def only_own(self, role: str, learner: str | None, what: str) -> str | None:
+        """A learner sees their own submissions and feedback, and nobody else's."""
+        if role == "staff":
+            return learner
+        if learner not in (None, "", self.who["name"]):
+            raise ExchangeProblem(403, f"{self.who['name']} may see only their own {what}")
+        return self.who["name"]
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def body(self) -> dict:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as err:
+            raise ExchangeProblem(400, f"the request body is not JSON: {err}") from None
+        if not isinstance(body, dict):
+            raise ExchangeProblem(400, "the request body must be a JSON object")
+        return body
+
+    def reply(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def log_action(self, action: str, **what) -> None:
+        app_log.info(
+            "%s %s by %s %s",
+            action,
+            " ".join(f"{k}={v}" for k, v in what.items()),
+            self.who["kind"],
+            self.who["name"],
+        )
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        err = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(err, ExchangeProblem):
+            data = {"error": err.message, "problems": err.problems, "status": err.status}
+        elif isinstance(err, web.HTTPError):
+            data = {"error": err.log_message or self._reason, "status": status_code}
+        else:
+            data = {
+                "error": f"the exchange failed: {type(err).__name__}; see the hub's log",
+                "status": status_code,
+            }
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def _handle_request_exception(self, e):
+        if isinstance(e, ExchangeProblem):
+            app_log.warning("%s %s: %s %s", self.request.method, self.request.path, e.status, e.message)
+            if not self._finished:
+                self.send_error(e.status, exc_info=sys.exc_info())
+            return
+        super()._handle_request_exception(e)
+
+
+class CoursesHandler(APIHandler):
+    async def get(self):
+        mine = []
+        for slug in sorted(self.ctx.courses()):
+            role = await self.role_in(slug)
+            if role:
+                mine.append({"course_id": slug, "role": role})
+        self.reply({"courses": mine})
+
+
+class CourseHandler(APIHandler):
+    async def get(self, slug):
+        course, role = await self.course(slug)
+        s = course.submission
+        self.reply({
+            "course_id": slug,
+            "role": role,
+            "submission": {"max_file_size": s.max_file_size, "max_total_size": s.max_total_size, "max_files": s.max_files},
+            "due": {a.name: a.due.isoformat() if a.due else None for a in course.assignments},
+        })  # fmt: skip
+
+
+class AssignmentsHandler(APIHandler):
+    async def get(self, slug):
+        course, _ = await self.course(slug)
+        released = self.ctx.store.released(slug)
+        for meta in released:
+            due = due_of(course, meta["assignment_id"])
+            meta["due"] = due.isoformat() if due else None
+        self.reply({"assignments": released})
+
+
+class AssignmentHandler(APIHandler):
+    async def get(self, slug, assignment):
+        await self.course(slug)
+        meta = self.ctx.store.release_of(slug, assignment)
+        self.reply({**meta, "files": encode_files(self.ctx.store.released_files(slug, assignment))})
+
+    async def put(self, slug, assignment):
+        await self.course(slug, need="staff", doing="release assignments")
+        body = self.body()
+        meta = self.ctx.store.release(
+            slug, check_name("assignment", assignment), decode_files(body), self.who["name"], self.now(),
+            force=bool(body.get("force")),
+        )  # fmt: skip
+        self.log_action("released", course=slug, assignment=assignment)
+        self.reply(meta, status=201)
+
+    async def delete(self, slug, assignment):
+        await self.course(slug, need="staff", doing="unrelease assignments")
+        self.ctx.store.unrelease(slug, assignment)
+        self.log_action("unreleased", course=slug, assignment=assignment)
+        self.reply({"course_id": slug, "assignment_id": assignment, "released": False})
+
+
+class SubmitHandler(APIHandler):
+    async def post(self, slug, assignment):
+        course, _ = await self.course(slug, need="learner", doing="submit")
+        files = decode_files(self.body())
+        try:
+            meta = self.ctx.store.submit(
+                slug,
+                assignment,
+                self.who["name"],
+                files,
+                limits_of(course),
+                self.now(),
+                due_of(course, assignment),
+            )
+        except ExchangeProblem as err:
+            if err.status == 422:
+                self.log_action(
+                    "refused submission", course=slug, assignment=assignment, problems=len(err.problems)
+                )
+            raise
+        self.log_action("submitted", course=slug, assignment=assignment, id=meta["id"], late=meta["late"])
+        self.reply(meta, status=201)
+
+
+class SubmissionsHandler(APIHandler):
+    async def get(self, slug):
+        _, role = await self.course(slug)
+        learner = self.only_own(role, self.get_query_argument("student", None), "submissions")
+        assignment = self.get_query_argument("assignment", None) or None
+        if assignment:
+            check_name("assignment", assignment)
+        if learner:
+            check_name("learner", learner)
+        self.reply({"submissions": self.ctx.store.submissions(slug, assignment, learner)})
+
+
+class SubmissionHandler(APIHandler):
+    async def get(self, slug, assignment, learner, sub_id):
+        _, role = await self.course(slug)
+        self.only_own(role, learner, "submissions")
+        files = self.ctx.store.submission_files(slug, assignment, learner, sub_id)
+        meta = next(m for m in self.ctx.store.submissions(slug, assignment, learner) if m["id"] == sub_id)
+        if role == "staff":
+            self.log_action("collected", course=slug, assignment=assignment, learner=learner, id=sub_id)
+        self.reply({**meta, "files": encode_files(files)})
+
+
+class FeedbackListHandler(APIHandler):
+    async def get(self, slug):
+        _, role = await self.course(slug)
+        learner = self.only_own(role, self.get_query_argument("student", None), "feedback")
+        assignment = self.get_query_argument("assignment", None) or None
+        if assignment:
+            check_name("assignment", assignment)
+        self.reply({"feedback": self.ctx.store.feedback(slug, assignment, learner)})
+
+
+class FeedbackReleaseHandler(APIHandler):
+    async def put(self, slug, assignment, learner):
+        await self.course(slug, need="staff", doing="release feedback")
+        body = self.body()
+        timestamp = body.get("timestamp")
+        if not isinstance(timestamp, str):
+            raise ExchangeProblem(400, "the request body needs 'timestamp': the submission's timestamp.txt")
+        meta = self.ctx.store.release_feedback(
+            slug, check_name("assignment", assignment), check_name("learner", learner), timestamp,
+            decode_files(body), self.who["name"], self.now(),
+        )  # fmt: skip
+        self.log_action(
+            "released feedback", course=slug, assignment=assignment, learner=learner, id=meta["submission_id"]
+        )
+        self.reply(meta, status=201)
+
+
+class FeedbackHandler(APIHandler):
+    async def get(self, slug, assignment, learner, sub_id):
+        _, role = await self.course(slug)
+        self.only_own(role, learner, "feedback")
+        self.reply({"files": encode_files(self.ctx.store.feedback_files(slug, assignment, learner, sub_id))})
+
+
+class NotFoundHandler(web.RequestHandler):
+    """Any other path: a JSON answer, like the rest of the API."""
+
+    def prepare(self):
+        self.set_status(404)
+        self.finish(
+            {"error": f"the exchange has no {self.request.method} {self.request.path}", "status": 404}
+        )
+
+
+def make_app(ctx: Context, prefix: str) -> web.Application:
+    api = url_path_join(prefix, "api")
+    part = r"([^/]+)"
+    routes = [
+        (r"/courses", CoursesHandler),
+        (rf"/courses/{part}", CourseHandler),
+        (rf"/courses/{part}/assignments", AssignmentsHandler),
+        (rf"/courses/{part}/assignments/{part}", AssignmentHandler),
+        (rf"/courses/{part}/assignments/{part}/submissions", SubmitHandler),
+        (rf"/courses/{part}/submissions", SubmissionsHandler),
+        (rf"/courses/{part}/submissions/{part}/{part}/{part}", SubmissionHandler),
+        (rf"/courses/{part}/feedback", FeedbackListHandler),
+        (rf"/courses/{part}/feedback/{part}/{part}", FeedbackReleaseHandler),
+        (rf"/courses/{part}/feedback/{part}/{part}/{part}", FeedbackHandler),
+    ]
+    return web.Application(
+        [(api + path, handler, {"ctx": ctx}) for path, handler in routes],
+        default_handler_class=NotFoundHandler,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("site_file")
+    parser.add_argument(
+        "--max-body", type=int, default=0, help="largest request in bytes (default: from the courses' limits)"
+    )
+    args = parser.parse_args(argv)
+    enable_pretty_logging()
+    app_log.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per hub request otherwise
+
+    live = LiveCatalogue(args.site_file, app_log)
+    catalogue = live.current()
+    store = ExchangeStore(catalogue.data_dir / "exchange")
+    name = os.environ.get("JUPYTERHUB_SERVICE_NAME", "exchange")
+    hub_auth = HubAuth(cache_max_age=60)
+    if not hub_auth.access_scopes:
+        hub_auth.access_scopes = {f"access:services!service={name}"}
+    ctx = Context(store, args.site_file, hub_auth)
+    # Base64 makes a body 4/3 of its files; leave room for the JSON around them.
+    biggest = max((c.submission.max_total_size for c in catalogue.courses), default=0)
+    max_body = args.max_body or max(64 * 1024**2, biggest * 3 // 2 + 1024**2)
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8082"))
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{name}/")
+    server = httpserver.HTTPServer(make_app(ctx, prefix), max_body_size=max_body)
+    server.listen(url.port, url.hostname)
+    app_log.info(
+        "exchange %s serving %s at %s%s, keeping files in %s (0700)",
+        name,
+        prefix,
+        url.netloc,
+        prefix,
+        store.root,
+    )
+    ioloop.IOLoop.current().start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""A learner on the Slurm site, in a real browser: log in, pick one of their course environments
+on the launch form, wait in JupyterLab's progress page, then run a cell in a new notebook that
+prints the Slurm job it runs in.
+
+A real Slurm cluster on this machine, the hub configured by the site kind `slurm` (hub_config),
+Debian's Chromium (fixture in conftest.py). Screenshots go to test-output/<test name>/.
+"""
+
+from __future__ import annotations
+
+import pwd
+
+import pytest
+
+from tests.e2e.chromium import lab_page, log_in
+from tests.services.hub import RunningHub, course
+from tests.services.slurm import cluster_for_tests, remove_unix_user, unix_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.slurm, pytest.mark.hub]
+
+LEARNER = "selma"  # a real Unix account: a name no other test uses
+COURSES = [
+    course("tabular", ["prof-selma"], [LEARNER], title={"fr": "Données tabulaires", "en": "Tabular data"},
+           resources={"partition": "cpu", "cpus": 1, "memory": "512M", "walltime": "30m"}),
+    course("vision", ["prof-selma"], [LEARNER], title={"fr": "Vision", "en": "Vision"},
+           resources={"partition": "gpu", "cpus": 2, "memory": "1G", "gpus": 1, "walltime": "30m"}),
+    course("other", ["prof-selma"], ["someone-else"], title={"fr": "Autre cours", "en": "Other course"}),
+]  # fmt: skip
+
+SPAWN_TIMEOUT = 120  # seconds; a Slurm spawn is a few seconds here, the margin is for a loaded CI machine
+UI_TIMEOUT = 30
+KERNEL_TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def cluster(request):
+    yield from cluster_for_tests(request, extra_config="SchedulerParameters=batch_sched_delay=0,sched_min_interval=0")
+
+
+@pytest.fixture(scope="module")
+def hub(cluster):
+    try:
+        remove_unix_user(pwd.getpwnam(LEARNER))  # left by a run that died
+    except KeyError:
+        pass
+    account = unix_user(LEARNER, cluster.root / "home")
+    cluster.add_user(LEARNER)
+    site = {
+        "spawner": {
+            "kind": "slurm",
+            "slurm": {"slurm_conf": str(cluster.slurm_conf), "node_addresses": cluster.node_addresses},
+        }
+    }
+    running = RunningHub(COURSES, site=site)
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+        remove_unix_user(account)
+
+
+def test_learner_picks_a_course_environment_and_runs_in_a_slurm_job(browser, hub, cluster, output_dir):
+    from playwright.sync_api import expect
+
+    with lab_page(browser, hub, output_dir, UI_TIMEOUT) as page:
+        log_in(page, hub, LEARNER)
+
+        # The launch form: the learner's two courses, not the third; the first is preselected.
+        courses = page.locator("#slurm-courses")
+        expect(courses).to_contain_text("Données tabulaires (Tabular data)")
+        expect(courses).to_contain_text("up to 2 CPU cores, 1 GiB, 1 GPU")
+        expect(courses).not_to_contain_text("Autre cours")
+        expect(page.locator("#course-tabular")).to_be_checked()
+        page.screenshot(path=output_dir / "launch-form.png")
+
+        page.locator("label[for=course-vision]").click()
+        page.get_by_role("button", name="Start").click()
+
+        # Progress page, then JupyterLab once the job runs and its server answers.
+        page.wait_for_url(f"**/user/{LEARNER}/lab**", timeout=SPAWN_TIMEOUT * 1000)
+        jobs = cluster.run("squeue", "--noheader", f"--user={LEARNER}", "--format=%i %j %P").stdout.split()
+        assert len(jobs) == 3, jobs  # one job: id, name, partition
+        job_id, job_name, partition = jobs
+        assert (job_name, partition) == ("ailys-vision", "gpu")
+
+        # A new notebook from the launcher; a cell prints the job it runs in.
+        page.locator(".jp-LauncherCard[data-category=Notebook]").first.click()
+        notebook = page.locator(".jp-NotebookPanel")
+        expect(page.locator("#jp-main-statusbar")).to_contain_text(
+            "Python 3 (ipykernel) | Idle", timeout=KERNEL_TIMEOUT * 1000
+        )
+        cell = notebook.locator(".jp-CodeCell").first
+        cell.locator(".cm-content").click()
+        page.keyboard.type('import os; print(os.environ["SLURM_JOB_ID"], os.environ["SLURM_JOB_PARTITION"])')
+        page.keyboard.press("Shift+Enter")
+        expect(cell.locator(".jp-OutputArea-output")).to_have_text(f"{job_id} gpu", timeout=KERNEL_TIMEOUT * 1000)
+        page.screenshot(path=output_dir / "lab.png")

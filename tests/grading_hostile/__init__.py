@@ -1,0 +1,1 @@
+"""Hostile submissions for the autograder, and the nbgrader course folders the tests grade them in."""

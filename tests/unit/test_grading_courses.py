@@ -1,0 +1,47 @@
+"""The course folder made from course.yaml and source/ alone (real SQLite gradebook)."""
+
+import datetime as dt
+import os
+
+from nbgrader.api import Gradebook
+
+from grading.courses import copy_source, gradebook_url, prepare_course
+from hub_config.catalogue import load_catalogue
+
+from .conftest import course
+
+
+def test_prepare_makes_a_closed_folder_with_the_source_and_the_gradebook(write_catalogue, tmp_path):
+    cat = load_catalogue(write_catalogue(courses={"algo": course(assignments=[
+        {"name": "ps1", "due": "2026-10-01T12:00:00+02:00"}, {"name": "ps2"}])}))  # fmt: skip
+    source = cat.courses_dir / "algo" / "source" / "ps1"
+    source.mkdir(parents=True)
+    (source / "ps1.ipynb").write_text("{}")
+    (source / ".ipynb_checkpoints").mkdir()
+    cat.data_dir.mkdir(mode=0o711)  # as the hub makes it before starting its services
+    root = prepare_course(cat, cat.course("algo"))
+    assert root == cat.data_dir / "grading" / "algo"
+    assert root.stat().st_mode & 0o777 == 0o700 and (root / "gradebook.db").stat().st_mode & 0o777 == 0o600
+    assert (root / "source" / "ps1" / "ps1.ipynb").read_text() == "{}"
+    assert not (root / "source" / "ps1" / ".ipynb_checkpoints").exists()
+    assert "c.CourseDirectory.course_id = 'algo'" in (root / "nbgrader_config.py").read_text()
+    with Gradebook(gradebook_url(cat, cat.course("algo")), "algo") as gb:
+        assert gb.find_assignment("ps1").duedate == dt.datetime(2026, 10, 1, 10, 0)  # naive UTC
+        assert gb.find_assignment("ps2").duedate is None
+        assert sorted(s.id for s in gb.students) == ["ana", "ben"]
+    # a second start keeps the gradebook and is idempotent
+    prepare_course(cat, cat.course("algo"))
+    with Gradebook(gradebook_url(cat, cat.course("algo")), "algo") as gb:
+        assert len(gb.assignments) == 2
+
+
+def test_copy_source_takes_new_and_newer_files_only(tmp_path):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    (src / "ps1").mkdir(parents=True)
+    (src / "ps1" / "a.ipynb").write_text("v1")
+    assert copy_source(src, dest) == ["ps1/a.ipynb"]
+    assert copy_source(src, dest) == []  # unchanged
+    (src / "ps1" / "a.ipynb").write_text("v2")
+    later = (dest / "ps1" / "a.ipynb").stat().st_mtime + 10
+    os.utime(src / "ps1" / "a.ipynb", (later, later))
+    assert copy_source(src, dest) == ["ps1/a.ipynb"] and (dest / "ps1" / "a.ipynb").read_text() == "v2"
