@@ -15,7 +15,7 @@ APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
 APT_TEST := chromium $(APT_SLURM) postgresql sudo
 PYTEST_ARGS ?=
 
-.PHONY: up down test test-unit bench-spawn bench-slurm docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
+.PHONY: up down test test-unit bench-spawn bench-slurm bench-grade bench-voila docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
 
 # SITE=slurm: Mesolys in a box, a Slurm cluster on this machine (make slurm-up) and the hub on it.
 up: deps $(if $(filter slurm,$(SITE)),slurm-site)
@@ -36,6 +36,14 @@ bench-spawn: test-deps
 # Slurm spawns: our slurm site, stock batchspawner and our local site on one test cluster (~3 min).
 bench-slurm: test-deps
 	$(PY) -m tests.bench.slurm
+
+# Autograde 40 submissions (one loops forever): stock nbgrader, ours local and on Slurm (~10 min).
+bench-grade: test-deps
+	$(PY) -m tests.bench.grade
+
+# Voilà demo pages in Chromium: stock `voila <demo>` against our gallery, and stalls (~6 min).
+bench-voila: test-deps
+	$(PY) -m tests.bench.voila
 
 # A real Slurm cluster on this machine (state, logs: var/slurm). Root only.
 slurm-up: slurm-deps

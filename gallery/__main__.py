@@ -31,8 +31,8 @@ def drop_privileges(account: str) -> None:
 
 
 KERNEL_CONFIG = """\
-# Written by the gallery at start (gallery/__main__.py). Demo kernels keep no history: with a
-# fresh profile, kernels starting together raced on creating the same history database.
+# Written by the gallery at start (gallery/__main__.py). Demo kernels keep no history: nobody
+# reads it, and it would be one SQLite database shared by every kernel.
 c.HistoryManager.enabled = False
 """
 

@@ -28,7 +28,7 @@ from jupyterlab_server.themes_handler import ThemesHandler
 
 from hub_config.catalogue import LiveCatalogue
 
-from .demos import DemoEntry, demo_entries, find_demo, notebook_file, visible_to
+from .demos import demo_entries, find_demo, notebook_file, visible_to
 from .kernels import Busy, DemoKernels, RenderFailed
 
 TEMPLATES = Path(__file__).parent / "templates" / "gallery"

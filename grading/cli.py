@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from .autograde.course import Course, SubmissionError
 from .autograde.engine import Settings, Summary, grade_local
+from .courses import course_dir as grading_course_dir
 
 
 def settings_for(catalogue, course) -> Settings:
@@ -59,7 +60,7 @@ def grade(course: str, assignment: str, backend: str, workers: int | None, only_
     if names and assignment not in names:
         raise click.BadParameter(f"{assignment!r} is not an assignment of {course} ({', '.join(names)})",
                                  param_hint="ASSIGNMENT")  # fmt: skip
-    root = course_dir or catalogue.courses_dir / course
+    root = course_dir or grading_course_dir(catalogue, course)  # the folder grading/courses.py prepares
     if not (root / "source" / assignment).is_dir():
         raise click.ClickException(f"{root / 'source' / assignment} does not exist: is {root} the nbgrader course folder?")
     nbcourse = Course(root, course)

@@ -179,10 +179,7 @@ class Culler(Strict):
 
 
 class Gallery(Strict):
-    """The Voilà demo gallery, a hub service at <base_url>services/gallery/ (gallery/README.md).
-
-    Every demo page runs a kernel: the caps bound what anonymous traffic can take from the host
-    (about 200M of memory per kernel with scikit-learn and matplotlib)."""
+    """Voilà demo gallery (gallery/README.md). Each open page holds a kernel (~200M): caps bound visitors."""
 
     enabled: bool = Field(True, description="Run the gallery and link it from the hub's login page.")
     port: Port = Field(8090, description="Port of the gallery service on 127.0.0.1 (the proxy reaches it).")
@@ -207,7 +204,10 @@ class Gallery(Strict):
         "connection, or a plain HTTP request that never opened the page.",
     )
     render_timeout: Seconds = Field(
-        60, ge=5, description="Time a demo's notebook may take to execute before the page is given up and retried."
+        30,
+        ge=5,
+        description="Time a demo's notebook may take to execute; a render still unfinished then (a stalled "
+        "kernel reply) is given up with its kernel and done again.",
     )
     retry_after: Seconds = Field(10, ge=1, description="Retry-After of the 'busy, retry' page shown above the caps.")
     run_as: Username = Field(

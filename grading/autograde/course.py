@@ -36,6 +36,7 @@ from nbgrader.preprocessors import (
 )  # fmt: skip
 from traitlets import List
 from traitlets.config import Config, PyFileConfigLoader
+from ..integrity import released
 
 MARKER = ".ailys-autograde.json"
 REASON_CELL = "ailys-autograde-reason"
@@ -148,7 +149,8 @@ class Course:
         for cell in mine.cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade_id") and not meta.get("solution") and (meta.get("locked") or meta.get("grade")):
-                if originals.get(meta["grade_id"], cell.source) != cell.source:
+                # the original still has the hidden tests that release took out of the learner's copy
+                if released(originals.get(meta["grade_id"], cell.source)) != released(cell.source):
                     changed.append(meta["grade_id"])
         return changed
 

@@ -145,7 +145,3 @@ def grade_local(
         shutil.rmtree(root, ignore_errors=True)
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def pool_default_workers() -> int:
-    return max(1, min(len(os.sched_getaffinity(0)), 8))

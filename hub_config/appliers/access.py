@@ -10,6 +10,7 @@ from traitlets.config import Config
 
 from ..catalogue import Catalogue
 from ..schema import Course
+from .grading import staff_scopes
 
 
 def course_groups(course: Course) -> dict[str, dict]:
@@ -30,6 +31,7 @@ def instructor_role(course: Course) -> dict:
             f"read:users!{learners}",
             f"read:servers!{learners}",
             f"access:servers!{learners}",
+            *staff_scopes(course),  # the course's grading service (formgrader), if it has assignments
         ],
     }
 

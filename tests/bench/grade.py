@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             _stop_cluster()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
+        subprocess.run(["userdel", GRADER], capture_output=True)
     print(f"{'grader':<8} {'seconds':>8} {'peak MB':>8}  grades")
     for kind, seconds, memory, grades in rows:
         print(f"{kind:<8} {seconds:8.1f} {memory / 1024**2:8.0f}  {grades}")

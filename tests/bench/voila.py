@@ -19,7 +19,6 @@ a page is incomplete if it is not a 200 ending with </html> within the timeout.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -67,8 +66,9 @@ class Ours:
             return False
         return s["served"] == 0 and all(s["ready"].values()) and bool(s["ready"])
 
-    def page_url(self) -> str:
-        wait_until(self.ready, 120, "a preheated kernel")  # a visitor arriving on a quiet gallery
+    def page_url(self, quiet: bool = True) -> str:
+        if quiet:  # a visitor arriving on a quiet gallery: its preheated kernel is ready
+            wait_until(self.ready, 120, "a preheated kernel")
         return self.url
 
     def done(self) -> None:
@@ -86,7 +86,7 @@ class Stock:
         shutil.copy(DEMO, self.folder / DEMO.name)
         self.process: subprocess.Popen | None = None
 
-    def page_url(self) -> str:
+    def page_url(self, quiet: bool = True) -> str:
         """A fresh `voila <demo>.ipynb`, answering, with no kernel yet (cold)."""
         port = free_port()
         self.process = subprocess.Popen(
@@ -139,13 +139,22 @@ def first_render(browser, target, timeout: float) -> float | None:
 
 
 def page_complete(target, timeout: float) -> bool:
-    url = target.page_url()
+    """One plain page request. Stock Voilà sends a heartbeat every 10 s while a page waits, so
+    a read timeout never fires: the deadline is on the whole page."""
+    url = target.page_url(quiet=False)
+    start = time.monotonic()
     try:
         with httpx.Client(timeout=timeout) as client:
-            r = client.get(url)
-            ok = r.status_code == 200 and r.text.rstrip().endswith("</html>")
+            with client.stream("GET", url) as r:
+                text = ""
+                for chunk in r.iter_text():
+                    text += chunk
+                    if time.monotonic() - start > timeout:
+                        say(f"  {target.name}: page incomplete after {timeout} s")
+                        return False
+            ok = r.status_code == 200 and text.rstrip().endswith("</html>")
             if ok and target.name == "ours":  # leave like a closed page: the beacon frees the kernel
-                kernel = r.text.split('"kernelId": "', 1)[1].split('"', 1)[0]
+                kernel = text.split('"kernelId": "', 1)[1].split('"', 1)[0]
                 client.post(url.split("/demo/")[0] + f"/voila/api/shutdown/{kernel}", data={"_xsrf": client.cookies["_xsrf"]})
             return ok
     except httpx.HTTPError:
@@ -201,8 +210,9 @@ def main() -> None:
     table("first render in Chromium: page opened until first widget and plot drawn", renders)
     print(f"\nincomplete pages of {args.stalls} requests: ours {incomplete['ours']}, stock {incomplete['stock']}")
     print(f"(ours: {given_up} background renders given up and retried before any visitor saw them)")
-    o, s = statistics.median(renders["ours"]), statistics.median(renders["stock"])
-    print(f"bench: voila-first-render ours={o:.2f} stock={s:.2f} ratio={o / s:.2f} n={args.runs}")
+    if renders["ours"] and renders["stock"]:
+        o, s = statistics.median(renders["ours"]), statistics.median(renders["stock"])
+        print(f"bench: voila-first-render ours={o:.2f} stock={s:.2f} ratio={o / s:.2f} n={args.runs}")
     print(f"bench: voila-stalls ours={incomplete['ours']} stock={incomplete['stock']}")
 
 

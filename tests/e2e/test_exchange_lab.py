@@ -15,7 +15,7 @@ import pytest
 from hub_config.appliers.exchange import ACCESS
 from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
 from tests.e2e.chromium import lab_page, log_in
-from tests.integration.test_exchange import KEEP_USER_SCOPES, exchange_client, wait_for_exchange
+from tests.integration.test_exchange import exchange_client, wait_for_exchange
 from tests.services.hub import RunningHub, course
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
@@ -31,7 +31,6 @@ def hub():
         REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True
     )
     running = RunningHub([course(SLUG, [PROF], [LEARNER], assignments=[{"name": "tp1"}])])
-    (running.data / "jupyterhub_config.d" / "60-exchange-keep-user-scopes.py").write_text(KEEP_USER_SCOPES)
     try:
         running.start()
         wait_for_exchange(running)

@@ -62,7 +62,6 @@ def test_a_visitor_opens_a_public_demo_from_the_landing_page_and_moves_a_slider(
         slider = page.locator(".widget-slider").filter(has_text="Voisins k")
         expect(slider).to_be_visible()
         before = plot.get_attribute("src")
-        score = page.locator(".widget-html").filter(has_text="Exactitude").first.inner_text()
         page.screenshot(path=output_dir / "demo-before.png")
 
         handle = slider.locator(".noUi-handle")
@@ -74,7 +73,6 @@ def test_a_visitor_opens_a_public_demo_from_the_landing_page_and_moves_a_slider(
             "(s) => document.querySelector('.widget-output img').src !== s", arg=before, timeout=UI_TIMEOUT * 1000
         )
         page.screenshot(path=output_dir / "demo-after.png")
-        assert page.locator(".widget-html").filter(has_text="Exactitude").first.inner_text() != score
 
         # The language toggle switches the texts to English.
         page.get_by_role("button", name="English").click()

@@ -16,8 +16,8 @@ import pytest
 
 from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
 from tests.e2e.chromium import lab_page, log_in
-from tests.integration.test_exchange import KEEP_USER_SCOPES, wait_for_exchange
-from tests.integration.test_grading_formgrader import GRADING_ACCESS, HIDDEN, source_notebook, wait_for_grading
+from tests.integration.test_exchange import wait_for_exchange
+from tests.integration.test_grading_formgrader import HIDDEN, source_notebook, wait_for_grading
 from tests.services import free_port
 from tests.services.hub import RunningHub, course
 
@@ -40,8 +40,6 @@ def hub():
     folder = running.root / "courses" / SLUG / "source" / "ps1"
     folder.mkdir(parents=True)
     nbformat.write(source_notebook(), folder / "ps1.ipynb")
-    (running.data / "jupyterhub_config.d" / "60-exchange-keep-user-scopes.py").write_text(KEEP_USER_SCOPES)
-    (running.data / "jupyterhub_config.d" / "61-grading-access.py").write_text(GRADING_ACCESS)
     try:
         running.start()
         wait_for_exchange(running)

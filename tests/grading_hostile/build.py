@@ -7,15 +7,20 @@ released notebook and leaves it where nbgrader's collect would: submitted/<stude
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import nbformat
+import psutil
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
 
 from grading.autograde.course import alembic_on_path
+from tests.conftest import need
 
 SECRET = "SOLUTION-SECRET-7f3a"
 ASSIGNMENT = "ps1"
@@ -83,3 +88,19 @@ def submit(root: Path, student: str, answer: str | None = None, *, raw: str | No
 
 def marker(root: Path, student: str, name: str = ASSIGNMENT) -> dict:
     return json.loads((root / "autograded" / student / name / ".ailys-autograde.json").read_text())
+
+
+@contextlib.contextmanager
+def grading_account(name: str):
+    """A system account that runs graded kernels; removed at the end with anything it still runs."""
+    need(os.geteuid() == 0, "kernels run as a grading account, which only root can create")
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   capture_output=True)  # fmt: skip
+    try:
+        yield name
+    finally:
+        for process in psutil.process_iter(["username"]):
+            if process.info["username"] == name:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+        subprocess.run(["userdel", name], capture_output=True)

@@ -7,7 +7,6 @@ real kernels in real namespaces, a real listening socket standing in for the hub
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -22,8 +21,7 @@ import pytest
 
 from grading.autograde.course import Course
 from grading.autograde.engine import Settings, grade_local
-from tests.conftest import need
-from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, marker, submit
+from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, marker, submit, grading_account
 
 GRADER = "grd-grader"
 GOOD = "def square(x):\n    return x * x\n"
@@ -52,14 +50,8 @@ def hostile_answers(course: Path, work_dir: Path, port: int) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def grader():
-    need(os.geteuid() == 0, "the hostile suite creates a grading account and runs kernels as it (root only)")
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER],
-                   capture_output=True)  # fmt: skip
-    yield GRADER
-    for p in psutil.process_iter(["username"]):
-        if p.info["username"] == GRADER:
-            p.kill()
-    subprocess.run(["userdel", GRADER], capture_output=True)
+    with grading_account(GRADER) as name:
+        yield name
 
 
 @pytest.fixture

@@ -3,13 +3,10 @@ own gradebook, kernels run as a real grading account (grd-grader)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,8 +15,7 @@ from nbgrader.api import Gradebook
 
 from grading.autograde.course import Course
 from grading.autograde.engine import Settings, grade_local
-from tests.conftest import need
-from tests.grading_hostile.build import ASSIGNMENT, make_course, marker, submit
+from tests.grading_hostile.build import ASSIGNMENT, make_course, marker, submit, grading_account
 
 GRADER = "grd-grader"
 AILYS = str(Path(sys.executable).parent / "ailys")
@@ -29,11 +25,8 @@ ANSWERS = {"right": "def square(x):\n    return x * x\n", "wrong": "def square(x
 
 @pytest.fixture(scope="module")
 def grader():
-    need(os.geteuid() == 0, "kernels run as a grading account, which only root can create")
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER],
-                   capture_output=True)  # fmt: skip
-    yield GRADER
-    subprocess.run(["userdel", GRADER], capture_output=True)
+    with grading_account(GRADER) as name:
+        yield name
 
 
 @pytest.fixture
@@ -72,21 +65,20 @@ def test_ailys_grade_grades_everyone_then_only_what_is_new(site):
     site_file, root = site
     for name, answer in ANSWERS.items():
         submit(root, f"grd-{name}", answer)
-    first = ailys("grade", "grd-course", ASSIGNMENT, "--site", str(site_file))
+    first = ailys("grade", "grd-course", ASSIGNMENT, "--course-dir", str(root), "--site", str(site_file))
     assert first.returncode == 0, first.stderr
     assert "graded 3, failed 0, skipped (already graded) 0" in first.stdout
-    assert "grd-error: 0/1: ps1.ipynb: answer raised NameError" not in first.stdout  # raised in the test cell
-    assert "3 done, 0 failed, 0 remaining" in first.stderr.replace("\n", " ") or "3 done" in first.stderr
+    assert "3 done, 0 failed, 0 remaining" in first.stderr  # the progress bar's last state
     assert scores(root) == {"grd-right": 1.0, "grd-wrong": 0.0, "grd-error": 0.0}
     autograded = {s: (root / "autograded" / s / ASSIGNMENT / "ps1.ipynb").read_bytes() for s in scores(root)}
 
-    again = ailys("grade", "grd-course", ASSIGNMENT, "--only-new", "--site", str(site_file))
+    again = ailys("grade", "grd-course", ASSIGNMENT, "--only-new", "--course-dir", str(root), "--site", str(site_file))
     assert "graded 0, failed 0, skipped (already graded) 3" in again.stdout
     assert {s: (root / "autograded" / s / ASSIGNMENT / "ps1.ipynb").read_bytes() for s in autograded} == autograded
 
     # a new submission of one learner is graded; the others are not touched
     submit(root, "grd-wrong", ANSWERS["right"])
-    third = ailys("grade", "grd-course", ASSIGNMENT, "--only-new", "--site", str(site_file))
+    third = ailys("grade", "grd-course", ASSIGNMENT, "--only-new", "--course-dir", str(root), "--site", str(site_file))
     assert "graded 1, failed 0, skipped (already graded) 2" in third.stdout
     assert scores(root) == {"grd-right": 1.0, "grd-wrong": 1.0, "grd-error": 0.0}
 

@@ -3,9 +3,7 @@ in the gradebook like any other (what the exchange calls for practice assignment
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -15,19 +13,15 @@ from nbgrader.api import Gradebook
 
 from grading.autograde.engine import Settings
 from grading.autograde.on_submit import grade_submission
-from tests.conftest import need
-from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, submit
+from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, submit, grading_account
 
 GRADER = "grd-grader"
 
 
 @pytest.fixture(scope="module")
 def grader():
-    need(os.geteuid() == 0, "kernels run as a grading account, which only root can create")
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER],
-                   capture_output=True)  # fmt: skip
-    yield GRADER
-    subprocess.run(["userdel", GRADER], capture_output=True)
+    with grading_account(GRADER) as name:
+        yield name
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ a task lost with its node requeued once."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 import shutil
@@ -194,7 +193,7 @@ def test_ailys_grade_on_the_slurm_backend_reads_the_cluster_from_the_site_file(c
     (tmp_path / "data").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM")}  # the site file names the cluster
     done = subprocess.run([str(Path(sys.executable).parent / "ailys"), "grade", "grd-course", ASSIGNMENT,
-                           "--backend", "slurm", "--site", str(site)], env=env, capture_output=True, text=True,
+                           "--backend", "slurm", "--course-dir", str(root), "--site", str(site)], env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "graded 2, failed 0, skipped (already graded) 0" in done.stdout

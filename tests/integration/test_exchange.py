@@ -52,20 +52,6 @@ def source_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-# A drop-in, until hub_config/accounts.py lists the default roles by name only: its full `user`
-# role spec resets that role's scopes at every login, dropping JupyterHub.extra_user_scopes (and
-# so the exchange's access scope). A no-op once that fix is in; then remove it.
-KEEP_USER_SCOPES = (
-    "from hub_config.accounts import CatalogueAuthenticator as _A\n"
-    "_model = _A._auth_model\n"
-    "def _named(self, username, catalogue):\n"
-    "    m = _model(self, username, catalogue)\n"
-    "    m['roles'] = [{'name': r['name']} if r['name'] in ('user', 'admin') else r for r in m['roles']]\n"
-    "    return m\n"
-    "_A._auth_model = _named\n"
-)
-
-
 class Instructor:
     """An instructor's course folder and their token: nbgrader's commands, as from their terminal."""
 
@@ -216,7 +202,6 @@ def hub(tmp_path_factory):
         REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True
     )
     running = RunningHub(COURSES)
-    (running.data / "jupyterhub_config.d" / "60-exchange-keep-user-scopes.py").write_text(KEEP_USER_SCOPES)
     # The grading service of exa-algo (hub_config/appliers/grading.py), with a token the test knows;
     # a stand-in with the same name and exchange scope where that applier is not there.
     (running.data / "jupyterhub_config.d" / "61-grading-service.py").write_text(

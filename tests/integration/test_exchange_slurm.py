@@ -12,7 +12,7 @@ import httpx
 import nbformat
 import pytest
 
-from tests.integration.test_exchange import KEEP_USER_SCOPES, exchange_client, user_token, wait_for_exchange
+from tests.integration.test_exchange import exchange_client, user_token, wait_for_exchange
 from tests.integration.test_slurm_spawner import job_process, slurm_site, start_server, stop_server
 from tests.services.hub import RunningHub, course
 from tests.services.slurm import cluster_for_tests, remove_unix_user, unix_user
@@ -38,7 +38,6 @@ def hub(cluster):
     account = unix_user(LEARNER, cluster.root / "home")
     cluster.add_user(LEARNER)
     running = RunningHub([COURSE], site=slurm_site(cluster))
-    (running.data / "jupyterhub_config.d" / "60-exchange-keep-user-scopes.py").write_text(KEEP_USER_SCOPES)
     running.start()
     try:
         wait_for_exchange(running)
