@@ -48,6 +48,7 @@ from tornado.log import app_log, enable_pretty_logging
 from hub_config.catalogue import LiveCatalogue
 from hub_config.schema import Course
 
+from .practice import PracticeGrading
 from .storage import ExchangeProblem, ExchangeStore, Limits, check_name
 
 STAFF_SERVICE_PREFIX = "grading-"
@@ -88,6 +89,7 @@ class Context:
         self.store = store
         self.catalogue = LiveCatalogue(site_file, app_log)
         self.hub_auth = hub_auth
+        self.practice = PracticeGrading(store, self.catalogue, app_log)
         self._catalogue_at = 0.0
         self._courses: dict[str, Course] = {}
         self._groups: dict[str, tuple[float, set[str]]] = {}
@@ -297,8 +299,10 @@ class SubmitHandler(APIHandler):
                     "refused submission", course=slug, assignment=assignment, problems=len(err.problems)
                 )
             raise
-        self.log_action("submitted", course=slug, assignment=assignment, id=meta["id"], late=meta["late"])
-        self.reply(meta, status=201)
+        queued = self.ctx.practice.submitted(course, assignment, self.who["name"], meta)
+        self.log_action("submitted", course=slug, assignment=assignment, id=meta["id"], late=meta["late"],
+                        autograde=queued)  # fmt: skip
+        self.reply({**meta, "autograde_on_submit": queued}, status=201)
 
 
 class SubmissionsHandler(APIHandler):

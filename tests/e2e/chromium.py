@@ -35,9 +35,10 @@ def dismiss_first_run_prompts(page) -> None:
 
 
 @contextlib.contextmanager
-def lab_page(browser, hub, output_dir: Path, timeout: float = 30):
+def lab_page(browser, hub, output_dir: Path, timeout: float = 30, name: str = "browser"):
     """A fresh browser page for one test, with JupyterLab's first-run prompts answered. On the way
-    out: a screenshot if the test failed, the browser console and the hub log in output_dir."""
+    out: a screenshot if the test failed, the browser console (files named after ``name``, for
+    tests with several people's pages) and the hub log in output_dir."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(timeout * 1000)
@@ -48,12 +49,12 @@ def lab_page(browser, hub, output_dir: Path, timeout: float = 30):
         yield page
     except Exception:
         try:
-            page.screenshot(path=output_dir / "failure.png")
+            page.screenshot(path=output_dir / f"failure-{name}.png")
         except Exception as e:  # never hide the test's own failure behind this one
             print(f"no failure screenshot: {e}")
         raise
     finally:
-        (output_dir / "browser-console.log").write_text("\n".join(console) + "\n")
+        (output_dir / f"{name}-console.log").write_text("\n".join(console) + "\n")
         (output_dir / "hub.log").write_text(hub.log())
         context.close()
 

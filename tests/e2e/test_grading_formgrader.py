@@ -75,7 +75,10 @@ def open_assignment_list(page):
 def test_learner_submits_instructor_grades_learner_reads_feedback(browser, hub, output_dir):
     from playwright.sync_api import expect
 
-    with lab_page(browser, hub, output_dir, UI_TIMEOUT) as prof, lab_page(browser, hub, output_dir, UI_TIMEOUT) as dee:
+    with (
+        lab_page(browser, hub, output_dir, UI_TIMEOUT, "instructor") as prof,
+        lab_page(browser, hub, output_dir, UI_TIMEOUT, "learner") as dee,
+    ):
         # The instructor, in JupyterLab: File > Hub Control Panel, then the course's grading service
         log_in(prof, hub, PROF)
         prof.wait_for_url(f"**/user/{PROF}/lab**", timeout=SPAWN_TIMEOUT * 1000)
@@ -141,10 +144,19 @@ def test_learner_submits_instructor_grades_learner_reads_feedback(browser, hub, 
         expect(view).to_be_visible(timeout=UI_TIMEOUT * 1000)
         view.click()  # the file browser goes to the feedback's folder
         listing = dee.locator("#filebrowser .jp-DirListing-content")
-        html = listing.locator(".jp-DirListing-item").filter(has=dee.get_by_text("ps1.html", exact=True))
-        expect(html).to_have_count(1, timeout=UI_TIMEOUT * 1000)
-        if not html.is_visible():  # the file browser's side panel is closed: open it
+        if not listing.is_visible():  # the file browser's side panel is closed: open it
             dee.locator('.jp-SideBar [data-id="filebrowser"]').click()
+        item = listing.locator(".jp-DirListing-item")
+        html = item.filter(has=dee.get_by_text("ps1.html", exact=True))
+        feedback = item.filter(has=dee.get_by_text("feedback", exact=True))
+        # nbgrader's link lands in the feedback's folder, or in the assignment's when the folder was
+        # not there yet as it navigated: then go down as the learner would
+        expect(html.or_(feedback)).to_be_visible(timeout=UI_TIMEOUT * 1000)
+        if not html.is_visible():
+            feedback.dblclick()
+            expect(item).to_have_count(1)  # the one submission's timestamp folder
+            item.first.dblclick()
+        expect(html).to_be_visible(timeout=UI_TIMEOUT * 1000)
         html.dblclick()  # JupyterLab's HTML viewer
         frame = dee.frame_locator(".jp-HTMLViewer iframe")
         expect(frame.locator("body")).to_contain_text("Score: 1.0 / 3.0", timeout=UI_TIMEOUT * 1000)
