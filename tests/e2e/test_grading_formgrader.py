@@ -7,19 +7,14 @@ Screenshots in test-output/<test name>/.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
 from tests.e2e.chromium import lab_page, log_in
-from tests.integration.test_exchange import wait_for_exchange
-from tests.integration.test_grading_formgrader import HIDDEN, source_notebook, wait_for_grading
+from tests.integration.test_grading_formgrader import HIDDEN, grading_hub
 from tests.services import free_port
-from tests.services.hub import RunningHub, course
+from tests.services.hub import course
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
 
@@ -30,24 +25,9 @@ SPAWN_TIMEOUT, UI_TIMEOUT, GRADE_TIMEOUT = 90, 30, 180
 
 @pytest.fixture
 def hub():
-    shutil.copytree(REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True)
-    subprocess.run(["userdel", GRADER], capture_output=True)
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER], check=True)
-    running = RunningHub(
-        [course(SLUG, [PROF], [LEARNER], assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}])],
-        site={"grading": {"user": GRADER}, "formgraders": {"port": free_port()}}, start_timeout=180,
-    )  # fmt: skip
-    folder = running.root / "courses" / SLUG / "source" / "ps1"
-    folder.mkdir(parents=True)
-    nbformat.write(source_notebook(), folder / "ps1.ipynb")
-    try:
-        running.start()
-        wait_for_exchange(running)
-        wait_for_grading(running, SLUG)
+    courses = [course(SLUG, [PROF], [LEARNER], assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}])]
+    with grading_hub(courses, GRADER, {SLUG: "ps1"}, free_port()) as running:
         yield running
-    finally:
-        running.stop()
-        subprocess.run(["userdel", GRADER], capture_output=True)
 
 
 def formgrader_action(page, glyph: str, output_dir: Path | None = None, name: str = "") -> None:

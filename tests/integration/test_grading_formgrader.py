@@ -10,6 +10,7 @@ Assignments panel API in their own servers.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -28,6 +29,7 @@ from nbgrader.api import Gradebook
 
 from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
 from tests.conftest import OUTPUT
+from tests.grading_hostile.build import grading_account
 from tests.integration.test_exchange import Learner, wait_for_exchange
 from tests.services.hub import RunningHub, course, wait_until
 
@@ -118,29 +120,34 @@ def answer(learner: Learner, slug: str, value: str, tamper: bool = False) -> Non
 
 @pytest.fixture(scope="module")
 def hub():
-    shutil.copytree(REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True)
-    subprocess.run(["userdel", GRADER], capture_output=True)
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER], check=True)
-    running = RunningHub(COURSES, site={"grading": {"user": GRADER}, "formgraders": {"port": _free_base_port()}},
-                         start_timeout=180)
-    for slug in (ALPHA, BETA):
-        folder = running.root / "courses" / slug / "source" / "ps1"
-        folder.mkdir(parents=True)
-        nbformat.write(source_notebook(), folder / "ps1.ipynb")
-    try:
-        running.start()
-        wait_for_exchange(running)
-        for slug in (ALPHA, BETA):
-            wait_for_grading(running, slug)
+    with grading_hub(COURSES, GRADER, {ALPHA: "ps1", BETA: "ps1"}, _free_base_port(), "test_grading_formgrader") as running:
         yield running
-    finally:
-        OUTPUT.mkdir(exist_ok=True)
+
+
+@contextlib.contextmanager
+def grading_hub(courses: list[dict], grader: str, sources: dict[str, str], base_port: int, log_name: str = ""):
+    """A started hub whose courses have their grading service: ``sources`` maps a course to the
+    assignment whose source (source_notebook) it commits; ``grader`` is the grading account."""
+    shutil.copytree(REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True)
+    with grading_account(grader):
+        running = RunningHub(courses, site={"grading": {"user": grader}, "formgraders": {"port": base_port}},
+                             start_timeout=180)  # fmt: skip
+        for slug, assignment in sources.items():
+            folder = running.root / "courses" / slug / "source" / assignment
+            folder.mkdir(parents=True)
+            nbformat.write(source_notebook(), folder / f"{assignment}.ipynb")
         try:
-            (OUTPUT / "test_grading_formgrader-hub.log").write_text(running.log())
-        except OSError:
-            pass
-        running.stop()
-        subprocess.run(["userdel", GRADER], capture_output=True)
+            running.start()
+            wait_for_exchange(running)
+            for slug in sources:
+                wait_for_grading(running, slug)
+            yield running
+        finally:
+            if log_name:
+                OUTPUT.mkdir(exist_ok=True)
+                with contextlib.suppress(OSError):
+                    (OUTPUT / f"{log_name}-hub.log").write_text(running.log())
+            running.stop()
 
 
 def _free_base_port() -> int:

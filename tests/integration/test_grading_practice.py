@@ -8,20 +8,15 @@ A real hub, the course's grading service, the exchange, a learner's own server (
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from html import unescape
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
-from tests.conftest import OUTPUT
-from tests.integration.test_exchange import Learner, wait_for_exchange
-from tests.integration.test_grading_formgrader import HIDDEN, Instructor, source_notebook, wait_for_grading
+from tests.integration.test_exchange import Learner
+from tests.integration.test_grading_formgrader import HIDDEN, Instructor, grading_hub
 from tests.services import free_port
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import course, wait_until
 
 pytestmark = pytest.mark.hub
 
@@ -32,28 +27,9 @@ QUIZ = "quiz"
 
 @pytest.fixture(scope="module")
 def hub():
-    shutil.copytree(REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True)
-    subprocess.run(["userdel", GRADER], capture_output=True)
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER], check=True)
     practice = course(SLUG, [PROF], [LEARNER], assignments=[{"name": QUIZ, "autograde_on_submit": True}])
-    running = RunningHub([practice], site={"grading": {"user": GRADER}, "formgraders": {"port": free_port()}},
-                         start_timeout=180)  # fmt: skip
-    folder = running.root / "courses" / SLUG / "source" / QUIZ
-    folder.mkdir(parents=True)
-    nbformat.write(source_notebook(), folder / f"{QUIZ}.ipynb")
-    try:
-        running.start()
-        wait_for_exchange(running)
-        wait_for_grading(running, SLUG)
+    with grading_hub([practice], GRADER, {SLUG: QUIZ}, free_port(), "test_grading_practice") as running:
         yield running
-    finally:
-        OUTPUT.mkdir(exist_ok=True)
-        try:
-            (OUTPUT / "test_grading_practice-hub.log").write_text(running.log())
-        except OSError:
-            pass
-        running.stop()
-        subprocess.run(["userdel", GRADER], capture_output=True)
 
 
 def test_a_submission_is_graded_and_its_feedback_released_within_a_minute(hub):
