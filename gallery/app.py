@@ -193,7 +193,7 @@ class GalleryApp(Voila):
         vc.preheat_kernel = False  # our pools (kernels.py) preheat, within the caps
         vc.allow_template_override = "NO"
         vc.allow_theme_override = "NO"
-        vc.show_tracebacks = True  # DEBUG-TMP
+        vc.show_tracebacks = False  # a visitor never sees a traceback (paths, code) of a demo
         vc.strip_sources = True
         vc.file_allowlist = []
         # Only the widget managers: fewer scripts to load, and none of the JupyterLab

@@ -110,8 +110,15 @@ def test_sacct_records_finished_jobs_with_state_and_elapsed_time(cluster, learne
     failed = cluster.sbatch("-p", "gpu", "-o", "/dev/null", "--wrap", "exit 3", user=learner.pw_name)
     for job in (ok, failed):
         cluster.wait_job(job, FINISHED)
-    deadline = time.monotonic() + 30  # slurmctld sends the end of a job to slurmdbd asynchronously
-    while (sacct(cluster, ok).get("State"), sacct(cluster, failed).get("State")) != ("COMPLETED", "FAILED"):
+    # slurmctld sends a job's start and end to slurmdbd asynchronously: until both are stored the
+    # record can lack fields (CI once saw a finished job with an empty partition).
+    deadline = time.monotonic() + 30
+
+    def recorded(job: str, state: str, partition: str) -> bool:
+        record = sacct(cluster, job)
+        return (record.get("State"), record.get("Partition")) == (state, partition)
+
+    while not (recorded(ok, "COMPLETED", "cpu") and recorded(failed, "FAILED", "gpu")):
         assert time.monotonic() < deadline, (sacct(cluster, ok), sacct(cluster, failed))
         time.sleep(0.1)
     record = sacct(cluster, ok)

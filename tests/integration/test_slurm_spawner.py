@@ -420,17 +420,6 @@ def test_a_queued_spawn_shows_its_place_and_starts_when_the_blocker_ends(hub, cl
     assert jobs_of(cluster, "sam") == []
 
 
-def test_spawn_timings(hub, cluster):
-    """Start request to ready, five times on the cpu partition (for the report)."""
-    stop_server(hub, "sam")
-    for i in range(3):
-        start_server(hub, cluster, "sam", f"cpu spawn #{i + 1}", course="algo")
-        stop_server(hub, "sam")
-    plain = sorted(s for what, s in TIMINGS if what.startswith(("cpu", "gpu")))
-    print("spawn start-to-ready (s):", ", ".join(f"{s:.2f}" for s in plain))
-    assert plain[len(plain) // 2] < 10
-
-
 def test_a_session_that_reaches_its_time_limit_is_noticed_and_explained(hub, cluster):
     """tess's session of one minute (started by the exec_prefix test) ends by Slurm's time limit:
     Slurm checks limits every 30 s, then gives KillWait (5 s)."""
