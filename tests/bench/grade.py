@@ -151,8 +151,10 @@ def site_for(base: Path, work: Path, slurm: dict | None = None) -> Path:
 
 
 def ours(site: Path, backend: str = "local", env: dict | None = None) -> tuple[float, int]:
+    course = site.parent / "courses" / "grd-course"  # the nbgrader course folder, as build() made it
     seconds, memory, out = timed([str(BIN / "ailys"), "grade", "grd-course", "ps1", "--backend", backend,
-                                  "--workers", "2", "--site", str(site)], cwd=site.parent, env=env,
+                                  "--workers", "2", "--site", str(site), "--course-dir", str(course)],
+                                 cwd=site.parent, env=env,
                                  user=GRADER if backend == "slurm" else None)  # fmt: skip
     if "graded" not in out:
         raise RuntimeError(out)
