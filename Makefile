@@ -9,10 +9,11 @@ CHP_VERSION := 5.3.0
 # read it (/opt), whatever the mode of the checkout's parents; .venv points there.
 VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $(CURDIR) | sha1sum | cut -c1-12),$(CURDIR)/.venv)
 APT_RUN := python3-venv python3-dev build-essential
-# Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py) and PostgreSQL
-# (tests/services/postgres.py) for the tests that need them.
+# Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py), PostgreSQL
+# (tests/services/postgres.py) and podman with runc (tests/services/podman.py) for the tests
+# that need them.
 APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
-APT_TEST := chromium $(APT_SLURM) postgresql sudo
+APT_TEST := chromium $(APT_SLURM) postgresql sudo podman runc
 PYTEST_ARGS ?=
 
 .PHONY: up down test test-unit bench-spawn bench-slurm bench-grade bench-voila docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
