@@ -1,5 +1,6 @@
 """Real services that tests start and stop by PID: the hub and its proxy (hub.py), a Slurm
-cluster (slurm.py), PostgreSQL (postgres.py). The small helpers they share are here."""
+cluster (slurm.py), PostgreSQL (postgres.py), podman containers (podman.py). The small helpers
+they share are here."""
 
 import socket
 from pathlib import Path
