@@ -27,7 +27,8 @@ import tempfile
 from pathlib import Path
 
 from tests.bench.spawn import BIN, Ours, Stock, line, say, sequential, table
-from tests.services.slurm import SlurmCluster, remove_unix_user, unix_user
+from tests.services import remove_unix_user, unix_user
+from tests.services.slurm import SlurmCluster
 
 # The same scheduler settings as the Slurm tests: schedule at submit time, not 3 s later (both
 # hubs gain from it alike; Mesolys's own values are its admins' choice).

@@ -13,8 +13,9 @@ import pwd
 import pytest
 
 from tests.e2e.chromium import lab_page, log_in
+from tests.services import remove_unix_user, unix_user
 from tests.services.hub import RunningHub, course
-from tests.services.slurm import cluster_for_tests, remove_unix_user, unix_user
+from tests.services.slurm import cluster_for_tests
 
 pytestmark = [pytest.mark.browser, pytest.mark.slurm, pytest.mark.hub]
 

@@ -26,7 +26,8 @@ from grading.autograde.engine import Settings
 from grading.autograde.slurm import grade_slurm
 from hub_config.schema import Grading
 from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, marker, submit
-from tests.services.slurm import cluster_for_tests, remove_unix_user
+from tests.services import remove_unix_user
+from tests.services.slurm import cluster_for_tests
 
 pytestmark = pytest.mark.slurm
 GRADER = "grd-grader"

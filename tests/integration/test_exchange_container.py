@@ -19,9 +19,9 @@ import pytest
 
 from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
 from tests.integration.test_exchange import exchange_client, exchange_url, user_token, wait_for_exchange
+from tests.services import remove_unix_user, unix_user
 from tests.services.hub import RunningHub, course
 from tests.services.podman import podman_for_tests
-from tests.services.slurm import remove_unix_user, unix_user
 
 pytestmark = [pytest.mark.podman, pytest.mark.hub]
 
@@ -58,8 +58,9 @@ def learner():
     parent.rmdir()
 
 
-def in_container(podman, hub, learner, token: str, script: str):
-    """Python ``script`` as the learner in a new container, from their home; nbgrader is on PATH."""
+def in_container(podman, hub, learner, token: str, script: str, *args: str):
+    """Python ``script`` (with ``args``) as the learner in a new container, from their home;
+    nbgrader is on PATH."""
     root, mounts = podman.rootfs(
         (learner.pw_name, learner.pw_uid, learner.pw_gid, learner.pw_dir),
         [str(VENV), str(REPO / "grading")],  # the environment, and our exchange classes it imports
@@ -74,7 +75,7 @@ def in_container(podman, hub, learner, token: str, script: str):
                "--user", f"{learner.pw_uid}:{learner.pw_gid}"]  # fmt: skip
     for name, value in env.items():
         options += ["--env", f"{name}={value}"]
-    done = podman.run(f"ailys-{learner.pw_name}", root, options, [f"{VENV}/bin/python", "-c", script])
+    done = podman.run(f"ailys-{learner.pw_name}", root, options, [f"{VENV}/bin/python", "-c", script, *args])
     assert done.returncode == 0, f"in the container:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -107,8 +108,7 @@ def test_a_learner_in_a_container_fetches_and_submits_and_sees_no_hub_folder(pod
     hub_folders = [str(p) for p in (hub.data / "exchange", hub.data, hub.root, REPO / "var") if p.exists()]
     assert str(hub.data / "exchange") in hub_folders
     script = LEARNER_SCRIPT.format(slug=SLUG)
-    script = f"import sys; sys.argv[1:] = {hub_folders!r}\n{script}"
-    out = in_container(podman, hub, learner, user_token(hub, LEARNER), script)
+    out = in_container(podman, hub, learner, user_token(hub, LEARNER), script, *hub_folders)
     result = json.loads(out.strip().splitlines()[-1])
     assert result["seen"] == dict.fromkeys(hub_folders, False)  # nothing of the hub's in the container
     assert result["uid"] == learner.pw_uid

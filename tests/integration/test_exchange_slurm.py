@@ -14,8 +14,9 @@ import pytest
 
 from tests.integration.test_exchange import exchange_client, user_token, wait_for_exchange
 from tests.integration.test_slurm_spawner import job_process, slurm_site, start_server, stop_server
+from tests.services import remove_unix_user, unix_user
 from tests.services.hub import RunningHub, course
-from tests.services.slurm import cluster_for_tests, remove_unix_user, unix_user
+from tests.services.slurm import cluster_for_tests
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.services.slurm import SlurmCluster, cluster_for_tests, need_cluster, remove_unix_user, unix_user
+from tests.services import remove_unix_user, unix_user
+from tests.services.slurm import SlurmCluster, cluster_for_tests, need_cluster
 
 pytestmark = pytest.mark.slurm
 

@@ -25,8 +25,9 @@ import psutil
 import pytest
 
 from tests.conftest import OUTPUT, need
+from tests.services import remove_unix_user, unix_user
 from tests.services.hub import RunningHub, course, wait_until
-from tests.services.slurm import SlurmCluster, cluster_for_tests, remove_unix_user, unix_user
+from tests.services.slurm import SlurmCluster, cluster_for_tests
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
 

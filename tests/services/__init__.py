@@ -2,8 +2,13 @@
 cluster (slurm.py), PostgreSQL (postgres.py), podman containers (podman.py). The small helpers
 they share are here."""
 
+import contextlib
+import pwd
 import socket
+import subprocess
 from pathlib import Path
+
+import psutil
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -20,3 +25,30 @@ def log_tail(path: Path, lines: int = 30) -> str:
     except FileNotFoundError:
         return f"({path} was not written)"
     return "\n".join(text[-lines:]) or f"({path} is empty)"
+
+
+def unix_user(name: str, home_parent: Path) -> pwd.struct_passwd:
+    """Create a Unix account with a home (mode 700) under ``home_parent``; see remove_unix_user."""
+    home = home_parent / name
+    argv = ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", "--user-group", name]
+    subprocess.run(argv, check=True, capture_output=True)
+    home.chmod(0o700)
+    return pwd.getpwnam(name)
+
+
+def remove_unix_user(user: pwd.struct_passwd) -> None:
+    """Kill the processes of a test account (its jobs), by PID, then remove it and its home:
+    userdel refuses an account that still runs something."""
+    try:  # by name again: if it was removed meanwhile, its uid may already be another test's account
+        user = pwd.getpwnam(user.pw_name)
+    except KeyError:
+        return
+    mine = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == user.pw_uid]
+    for process in mine:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(mine, timeout=5)
+    result = subprocess.run(["userdel", "--remove", user.pw_name], capture_output=True, text=True)
+    # 6: removed meanwhile; 12: no home
+    if result.returncode not in (0, 6, 12):
+        raise RuntimeError(f"userdel {user.pw_name} failed: {result.stderr.strip()}")
