@@ -25,8 +25,9 @@ up: deps $(if $(filter slurm,$(SITE)),slurm-site)
 down: deps
 	$(VENV)/bin/ailys down --site $(SITE)
 
+# Two workers (pytest-xdist): a module's tests stay on one (tests/conftest.py); the 30 slowest are listed.
 test: test-deps
-	$(VENV)/bin/pytest -ra $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -ra -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 test-unit: test-deps
 	$(VENV)/bin/pytest -ra tests/unit $(PYTEST_ARGS)

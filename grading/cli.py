@@ -79,12 +79,11 @@ def grade(course: str, assignment: str, backend: str, workers: int | None, only_
 def _grade(nbcourse, catalogue, assignment, backend, settings, workers, only_new, feedback, total) -> Summary:
     todo = range(total)
     if backend == "slurm":
-        from .autograde.slurm import grade_slurm
+        from .autograde.slurm import client_env, grade_slurm
 
-        env = dict(os.environ)
         slurm_conf = catalogue.site.spawner.slurm.slurm_conf
-        if slurm_conf:
-            env["SLURM_CONF"] = str((catalogue.site_file.parent / slurm_conf).resolve())
+        # the allow-list, not this shell's environment: its tokens stay here
+        env = client_env((catalogue.site_file.parent / slurm_conf).resolve() if slurm_conf else None)
         summary = _with_progress(len(todo), lambda progress: grade_slurm(
             nbcourse, assignment, settings, catalogue.site.grading, only_new=only_new, progress=progress,
             env=env))  # fmt: skip

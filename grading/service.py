@@ -13,7 +13,9 @@ What it does not offer, because it runs as the hub's account: no JupyterLab, no 
 kernel (nothing an instructor types runs here), and its files are read-only through the web (nbgrader_config.py is
 code; the assignments' sources come from the course repository). Autograde, from the
 formgrader's button too, runs each submission sandboxed as the grading account (`ailys grade`'s
-engine), never in this process.
+engine), never in this process; this service's own token ($JUPYTERHUB_API_TOKEN, for the exchange)
+stays here: the engine's workers, templates and kernels start from the grading path's allow-list
+environment (autograde/sandbox.py, ``grading_env``), with this process's home hidden.
 
 Why formgrader opens in its own browser tab and not in a JupyterLab frame: JupyterHub (4.1 and
 later) sends every single-user server `Content-Security-Policy: frame-ancestors 'none'`, since

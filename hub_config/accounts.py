@@ -20,6 +20,7 @@ from traitlets import Unicode
 
 from .appliers.access import instructor_role, roles_of
 from .catalogue import Catalogue, LiveCatalogue
+from .schema import is_reserved
 from .secrets import read_demo_logins
 
 
@@ -41,7 +42,7 @@ class CatalogueAuthenticator(NativeAuthenticator):
         if not self.demo_logins_file or not Path(self.demo_logins_file).exists():
             return
         for name, password in read_demo_logins(Path(self.demo_logins_file)).items():
-            if UserInfo.find(self.db, name) is None:
+            if UserInfo.find(self.db, name) is None and not is_reserved(name):
                 hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
                 self.db.add(UserInfo(username=name, password=hashed, is_authorized=True))
         self.db.commit()
@@ -55,8 +56,16 @@ class CatalogueAuthenticator(NativeAuthenticator):
             (r"/change-password/([^/]+)", ChangePasswordAdminHandler),
         ]
 
+    def check_blocked_users(self, username, authentication=None):
+        # The catalogue never lists a system account's name; this holds whatever else lists one
+        # (Authenticator.admin_users or allowed_users set in a drop-in, an old demo-logins line).
+        if is_reserved(username):
+            self.log.warning("Login refused: %r is the name of a system or service account", username)
+            return False
+        return super().check_blocked_users(username, authentication)
+
     async def check_allowed(self, username, authentication=None):
-        return username in self.catalogue().people()
+        return not is_reserved(username) and username in self.catalogue().people()
 
     def _auth_model(self, username: str, catalogue: Catalogue) -> dict:
         # With manage_roles the model lists every role the user keeps, JupyterHub's defaults too,

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .schema import Course, Site, submodel
+from .units import format_duration
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -161,6 +162,18 @@ def course_files(courses_dir: Path) -> list[Path]:
     )
 
 
+def _over_site_limits(site_file: Path, site: Site, course_file: Path, course: Course) -> list[Problem]:
+    """What a valid course asks for beyond what its site allows a course of its kind."""
+    limit, asked = site.spawner.max_walltime[course.kind], course.resources.walltime
+    if asked <= limit:
+        return []
+    reason = (
+        f"{format_duration(asked)} is over the site's maximum for {course.kind} courses, "
+        f"{format_duration(limit)} (spawner.max_walltime.{course.kind} in {site_file.name})"
+    )
+    return [Problem(course_file, "resources.walltime", reason)]
+
+
 def load_catalogue(site_file: Path | str) -> Catalogue:
     """Load the site and all its courses, or raise CatalogueError listing every problem."""
     site_file = Path(site_file).absolute()
@@ -178,6 +191,9 @@ def load_catalogue(site_file: Path | str) -> Catalogue:
             continue
         if course.slug in courses:
             problems.append(Problem(course_file, "slug", f"{course.slug!r} is already used by another course"))
+            continue
+        if over := _over_site_limits(site_file, site, course_file, course):
+            problems.extend(over)
             continue
         courses[course.slug] = course
     if problems:

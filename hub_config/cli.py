@@ -19,6 +19,7 @@ from .appliers import apply_all
 from .catalogue import Catalogue, CatalogueError, load_catalogue
 from .launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
 from .secrets import Secrets, ensure_demo_logins, load_secrets
+from .sources import course_warnings
 from .sync import hub_api_for, sync
 
 SITES = Path(__file__).parent / "sites"
@@ -56,8 +57,11 @@ def main() -> None:
 @main.command()
 @site_option
 def validate(site: str) -> None:
-    """Check the site file and every course folder; list all problems."""
+    """Check the site file and every course folder; list all problems, then warnings."""
     catalogue = _catalogue(site)
+    for course in catalogue.courses:  # test cells that a learner's value could answer itself
+        for weak in course_warnings(catalogue.courses_dir / course.slug):
+            click.echo(f"warning: {weak}", err=True)
     click.echo(f"ok: site {catalogue.site.name}, {len(catalogue.courses)} courses, {len(catalogue.people())} people")
 
 

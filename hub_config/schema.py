@@ -8,20 +8,65 @@ docs/reference.md from it.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from .units import Bytes, Seconds
+from .units import Bytes, Seconds, format_duration
 
 Username = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$"),
     Field(description="A login name, usable as a Unix account: lowercase letters, digits, _ and -."),
 ]
+
+# Names (fnmatch patterns) of Debian's system and service accounts, and of the services a hub or
+# compute node runs: never a person of the hub (learner, instructor, admin), whatever uid the account
+# has on this host. A learner's server runs as the account of that name (sbatch --uid, a process of a
+# root hub): `learners: [root]` would give a course author root, or the munge key, on the nodes. An
+# account of another name below spawner.min_uid is refused by the spawners. Service accounts that are
+# system accounts on purpose (gallery.run_as, grading.user) are Username, not Person.
+RESERVED_ACCOUNTS = (
+    # base-passwd (Debian's static accounts)
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+    "www-data", "backup", "list", "irc", "gnats", "nobody",
+    # systemd's and Debian's convention for new system accounts (_apt, _chrony, _rpc...)
+    "systemd-*", "_*",
+    # common services of a hub, a service node or a compute node
+    "messagebus", "sshd", "munge", "slurm", "slurmdbd", "postgres", "mysql", "mariadb", "redis", "nginx",
+    "openldap", "prometheus", "polkitd", "avahi", "dnsmasq", "ntp", "chrony", "statd", "tss", "uuidd",
+    "tcpdump", "usbmux", "rtkit", "colord", "geoclue", "pulse", "saned", "lightdm", "gdm", "sddm",
+    "adm", "operator", "halt", "shutdown", "ftp", "dbus", "rpc", "rpcuser", "docker", "podman",
+    # the hub's own accounts (docs/design-notes.md; grading.user's default)
+    "jupyterhub", "ailys-*",
+)
+
+
+def is_reserved(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in RESERVED_ACCOUNTS)
+
+
+def _not_reserved(name: str) -> str:
+    if is_reserved(name):
+        raise ValueError(f"{name!r} is the name of a system or service account (RESERVED_ACCOUNTS in "
+                         "hub_config/schema.py), never a person of the hub")
+    return name
+
+
+# A person: learner, instructor, admin (and later trainees, team members).
+Person = Annotated[Username, AfterValidator(_not_reserved)]
 Slug = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"),
@@ -30,6 +75,19 @@ Slug = Annotated[
 Port = Annotated[int, Field(ge=1, le=65535)]
 # A partition, account, qos or reservation name: one word that sbatch takes as it is.
 SlurmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")]
+CourseKind = Literal["academic", "short-course", "project-team"]
+
+
+def _within_a_year(seconds: int) -> int:
+    if seconds > 365 * 86400:  # "99999h": a typo or a unit mistake, never a session
+        raise ValueError(f"{format_duration(seconds)} is more than 365 days; a session length is such as 4h")
+    return seconds
+
+
+# A learner server's longest session (a Slurm job's --time): refused above a year whatever the site.
+Walltime = Annotated[Seconds, AfterValidator(_within_a_year)]
+# Longest walltime a course of each kind may ask for, unless the site says otherwise.
+DEFAULT_MAX_WALLTIME = {"academic": "12h", "short-course": "8h", "project-team": "24h"}
 
 
 def submodel(annotation) -> type[BaseModel] | None:
@@ -72,7 +130,10 @@ class LocalAccounts(Strict):
         description="local: passwords kept by the hub (NativeAuthenticator). "
         "LDAP and OIDC sites arrive with their own kinds.",
     )
-    admin_users: list[Username] = Field(default_factory=list, description="Site administrators.")
+    admin_users: list[Person] = Field(
+        default_factory=list,
+        description="Site administrators. System account names are refused (spawner.min_uid).",
+    )
     demo_accounts: bool = Field(
         False,
         description="Give every person of the catalogue, and the admins, a generated password at "
@@ -153,6 +214,23 @@ class SpawnerSettings(Strict):
         description="How often the hub checks that each running server is still alive (a process that "
         "died, a Slurm job cancelled or out of walltime): the longest it takes to notice.",
     )
+    min_uid: int = Field(
+        1000,
+        ge=1,
+        description="Smallest uid a learner's server may run as (every kind: process, Slurm job, container). "
+        "A person whose account has a smaller uid (a system account, such as one made with useradd "
+        "--system), nobody (65534) or whose primary group is root is refused before anything starts; "
+        "the local kind creates accounts from this uid up. Debian gives people uids from 1000 "
+        "(UID_MIN, /etc/login.defs). People's names are also refused when they are those of system "
+        f"or service accounts: {', '.join(f'`{name}`' for name in RESERVED_ACCOUNTS)}.",
+    )
+    max_walltime: dict[CourseKind, Annotated[Walltime, Field(gt=0)]] = Field(
+        DEFAULT_MAX_WALLTIME,
+        validate_default=True,
+        description="Longest resources.walltime a course of each kind may ask for; a course over it is "
+        "refused when the catalogue loads. Kinds not given keep their default: academic 12h (a long "
+        "lab day), short-course 8h (one training day), project-team 24h (a greenhouse team's run).",
+    )
     local: LocalSpawner = Field(default_factory=LocalSpawner, description="Settings of the local kind.")
     slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="Settings of the slurm kind.")
 
@@ -162,6 +240,11 @@ class SpawnerSettings(Strict):
         if kind == "docker":
             raise ValueError("spawner kind 'docker' is not available in this version yet; use 'local' or 'slurm'")
         return kind
+
+    @field_validator("max_walltime", mode="before")
+    @classmethod
+    def _default_kinds(cls, given):
+        return {**DEFAULT_MAX_WALLTIME, **given} if isinstance(given, dict) else given
 
     @property
     def effective_start_timeout(self) -> int:
@@ -341,7 +424,12 @@ class Resources(Strict):
     cpus: int = Field(1, ge=1, le=256, description="CPU cores.")
     memory: Bytes = Field(2 * 1024**3, gt=0, description="Memory, such as 2G (binary units, as Slurm).")
     gpus: int = Field(0, ge=0, le=16, description="GPUs.")
-    walltime: Seconds = Field(4 * 3600, gt=0, description="Longest session, such as 4h or 04:00:00.")
+    walltime: Walltime = Field(
+        4 * 3600,
+        gt=0,
+        description="Longest session, such as 4h or 04:00:00; at most the site's spawner.max_walltime "
+        "for the course's kind.",
+    )
     partition: SlurmName | None = Field(None, description="Slurm partition (default: the site's).")
     account: SlurmName | None = Field(None, description="Slurm account to charge.")
     qos: SlurmName | None = Field(None, description="Slurm quality of service.")
@@ -429,7 +517,7 @@ class Grades(Strict):
         "formgraders.database_url, else SQLite in the course's grading folder.",
     )
     late: LatePolicy = Field(default_factory=LatePolicy, description="How late submissions are exported.")
-    emails: dict[Username, str] = Field(
+    emails: dict[Person, str] = Field(
         default_factory=dict,
         description="Learner to email address, for the Moodle CSV export (its 'Email address' column; "
         "empty for learners not listed).",
@@ -449,12 +537,18 @@ class Course(Strict):
 
     slug: Slug = Field(description="The course's identifier; must equal its folder's name.")
     title: Title
-    kind: Literal["academic", "short-course", "project-team"] = Field(
+    kind: CourseKind = Field(
         description="academic: a master's or PhD course; short-course: continuing education for "
         "industrial trainees; project-team: a greenhouse team of 4 to 6 learners."
     )
-    instructors: list[Username] = Field(min_length=1, description="Staff who teach and grade.")
-    learners: list[Username] = Field(default_factory=list, description="Enrolled learners.")
+    instructors: list[Person] = Field(
+        min_length=1,
+        description="Staff who teach and grade. System account names are refused (site: spawner.min_uid).",
+    )
+    learners: list[Person] = Field(
+        default_factory=list,
+        description="Enrolled learners. System account names are refused (site: spawner.min_uid).",
+    )
     start: dt.date = Field(description="First day (YYYY-MM-DD).")
     end: dt.date = Field(description="Last day (YYYY-MM-DD), not before start.")
     resources: Resources = Field(default_factory=Resources)

@@ -1,9 +1,9 @@
 """Sizes and durations as people write them in site and course files.
 
-Sizes follow Slurm's convention (binary: 1G = 1024**3 bytes) because the same
-numbers end up in ``sbatch --mem``. Durations accept compact forms (``90s``,
-``30m``, ``1h30m``, ``2d``) and Slurm's walltime forms (``MM:SS``, ``HH:MM:SS``,
-``D-HH:MM:SS``). Anything else is an error that says what to write instead.
+Sizes follow Slurm's convention (binary: 1G = 1GB = 1GiB = 1024**3 bytes) because the same
+numbers end up in ``sbatch --mem``; a lowercase ``b`` (``2Gb``) is refused: to many it means bits.
+Durations accept compact forms (``90s``, ``30m``, ``1h30m``, ``2d``) and Slurm's walltime forms
+(``MM:SS``, ``HH:MM:SS``, ``D-HH:MM:SS``). Anything else is an error that says what to write instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Annotated
 from pydantic import BeforeValidator, WithJsonSchema
 
 _SIZE_FACTORS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)(?:I?B)?$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)(?:([KMGTkmgt])(?:[iI]?B)?|B)?$")
+_BITS_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTkmgt]?)[iI]?b$")  # "2Gb": bits or bytes?
 _DURATION_PART_RE = re.compile(r"(\d+)([dhms])")
 _DURATION_FACTORS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _SLURM_RE = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$")
@@ -29,6 +30,13 @@ def parse_size(value: str | int) -> int:
             raise ValueError(f"{value} is negative; a size must be 0 or more")
         return value
     text = str(value).strip()
+    bits = _BITS_RE.match(text)
+    if bits:
+        number, unit = bits.groups()
+        raise ValueError(
+            f"{value!r} is ambiguous: a lowercase b means bits to many; sizes are in bytes, "
+            f"write {number}{unit.upper() or 'B'}" + (f" (or {number}{unit.upper()}B)" if unit else "")
+        )
     match = _SIZE_RE.match(text)
     if not match:
         raise ValueError(
@@ -36,7 +44,7 @@ def parse_size(value: str | int) -> int:
             "(binary units, as Slurm uses them), for example 4G or 512M"
         )
     number, unit = match.groups()
-    return int(float(number) * _SIZE_FACTORS[unit.upper()])
+    return int(float(number) * _SIZE_FACTORS[(unit or "").upper()])
 
 
 def parse_duration(value: str | int) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Float, Unicode
 
+from .accounts import SystemAccountGuard
 from .ready import answers
 
 ACCOUNT_COMMENT = "AILyS Hub user"
@@ -50,7 +51,7 @@ def copy_missing(src: Path, dst: Path, uid: int | None = None, gid: int | None =
     return copied
 
 
-class LocalSpawner(LocalProcessSpawner):
+class LocalSpawner(SystemAccountGuard, LocalProcessSpawner):
     """A local process in the learner's home, with their courses' starter material."""
 
     home_root = Unicode(
@@ -78,14 +79,19 @@ class LocalSpawner(LocalProcessSpawner):
         return Path(self.home_root) / self.user.name
 
     def _account(self) -> pwd.struct_passwd:
-        """The user's Unix account, created on first spawn with a locked password."""
+        """The user's Unix account, created on first spawn with a locked password and a uid from
+        min_uid up; refused if it is a system account."""
         try:
             account = pwd.getpwnam(self.user.name)
         except KeyError:
             self.log.info("Creating Unix account %s with home %s", self.user.name, self.home)
-            _run(["useradd", "--home-dir", str(self.home), "--no-create-home", "--user-group",
-                  "--shell", "/bin/bash", "--comment", ACCOUNT_COMMENT, self.user.name])  # fmt: skip
-            return pwd.getpwnam(self.user.name)
+            # UID_MIN overrides login.defs', which may be lower than the site's min_uid.
+            _run(["useradd", "--key", f"UID_MIN={self.min_uid}", "--home-dir", str(self.home),
+                  "--no-create-home", "--user-group", "--shell", "/bin/bash", "--comment", ACCOUNT_COMMENT,
+                  self.user.name])  # fmt: skip
+            account = pwd.getpwnam(self.user.name)
+        # First: a system account is refused whatever its home, before usermod could touch it.
+        self.refuse_system_account(account)
         if Path(account.pw_dir) != self.home:
             if account.pw_gecos != ACCOUNT_COMMENT:
                 raise RuntimeError(

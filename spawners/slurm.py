@@ -79,6 +79,7 @@ from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import Callable, Dict, Float, Integer, List, Unicode, default, observe, validate
 
+from .accounts import SystemAccountGuard
 from .ready import answers
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -347,7 +348,7 @@ class _Progress:
     events: list[dict] = field(default_factory=list)
 
 
-class SlurmSpawner(BatchSlurmSpawner):
+class SlurmSpawner(SystemAccountGuard, BatchSlurmSpawner):
     """A learner's JupyterLab as a Slurm job, with the resources of one of their courses."""
 
     # --- configuration ---------------------------------------------------------------------------
@@ -689,12 +690,15 @@ class SlurmSpawner(BatchSlurmSpawner):
         return CommandResult(argv, proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
     def _account(self) -> pwd.struct_passwd:
+        """The learner's account, which the job runs as (sbatch --uid, exec_prefix): never a system one."""
         try:
-            return pwd.getpwnam(self.user.name)
+            account = pwd.getpwnam(self.user.name)
         except KeyError:
             raise SlurmSpawnError(
                 f"Not started: {self.user.name} has no account on the cluster yet. Ask the site's "
                 "administrators.", reason="no-account", status_code=500) from None  # fmt: skip
+        self.refuse_system_account(account)
+        return account
 
     async def query_job(self, job_id: str | None = None) -> JobStatus:
         """squeue's answer about the job. Only an answer counts: a failed or slow squeue is unknown."""

@@ -37,6 +37,7 @@ from nbgrader.preprocessors import (
 from traitlets import List
 from traitlets.config import Config, PyFileConfigLoader
 from ..integrity import released
+from .cheats import withhold
 
 MARKER = ".ailys-autograde.json"
 REASON_CELL = "ailys-autograde-reason"
@@ -178,7 +179,7 @@ class Course:
                 reasons.append(note)
                 notebook_reasons.append(note.split(": ", 1)[1])
             nb = nbformat.reads(executed[name], as_version=4)
-            for note in _answer_errors(nb):
+            for note in _answer_errors(nb) + withhold(nb, self, student, assignment, name):  # cheats.py
                 reasons.append(f"{name}: {note}")
                 notebook_reasons.append(note)
             _add_reason_cell(nb, notebook_reasons)

@@ -4,6 +4,15 @@ nbgrader's own Execute preprocessor drives the kernel (cell timeout, interrupt, 
 jupyter_client's provisioner interface is how the kernel is started: ``ForkProvisioner`` asks the
 template for a fork instead of starting a new Python. The kernel talks over Unix sockets (zmq ipc)
 in the working copy, because it has no network.
+
+Only what this process received counts: a code cell passes only if the kernel answered its
+execute_request with an execute_reply of status "ok", noted here as it arrives (the notebook's
+execution counts and outputs are no evidence: nbclient sets a cell's count as soon as the kernel
+echoes its input, and a submission may carry forged ones). Every other code cell gets an error
+output naming why: the cell a kernel died, froze or lost a channel in, every cell after it (none
+is sent once a cell timed out: the kernel was interrupted mid-program), and cells nbclient skipped.
+No retries (nbgrader's ``execute_retries`` is for its own converter, unused here): a second run
+would give a dying kernel another chance at a different timing.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async
 from jupyter_client.provisioning import LocalProvisioner
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 
 from .sandbox import KernelRequest, Template
@@ -163,14 +172,33 @@ class ForkKernelManager(AsyncKernelManager):
 
 
 class SandboxedExecute(Execute):
-    """nbgrader's Execute, recording why a run went wrong and capping the output it keeps."""
+    """nbgrader's Execute, noting which cells the kernel answered, why a run went wrong, and capping
+    the output it keeps."""
 
     def __init__(self, max_output: int, **kwargs):
         super().__init__(**kwargs)
         self.max_output, self.output_bytes, self.reasons = max_output, 0, []
+        self.replies: dict[int, str] = {}  # cell index -> status of the execute_reply received here
+        self.running: int | None = None  # index of the cell sent to the kernel last
+        self.stopped = ""  # why no further cell is sent
+
+    def preprocess_cell(self, cell, resources, index):
+        if self.stopped:
+            return cell, self.resources
+        return super().preprocess_cell(cell, resources, index)
+
+    def on_cell_execute(self, **kwargs):
+        self.running = kwargs["cell_index"]
+
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)
+        reply = kwargs["execute_reply"] or {}
+        if reply.get("msg_type") == "execute_reply":  # not the stand-in nbclient makes at a timeout
+            self.replies[kwargs["cell_index"]] = reply["content"].get("status", "")
 
     async def _async_handle_timeout(self, timeout, cell=None):
-        self.reasons.append(f"a cell ran longer than the time limit of {timeout} s and was interrupted")
+        what = "a cell ran longer" if cell is not None else "the kernel took longer to answer"
+        self.stopped = f"{what} than the time limit of {timeout} s and was interrupted"
         return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):
@@ -255,30 +283,72 @@ def run_job(job: Job) -> dict:
             if remaining <= 0:
                 raise TimeoutError
             nb, _ = ep.preprocess(nb, {"metadata": {"path": job.workdir}}, km=km)
-        except (DeadKernelError, TimeoutError, RuntimeError) as error:
-            if killed.is_set() or isinstance(error, TimeoutError):
-                reasons.append(f"{name}: stopped after the submission's time limit of {job.total_timeout} s")
-            else:
-                reasons.append(f"{name}: the kernel died ({_why_dead(job, request_base['log'])}); "
-                               "cells after it did not run")  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - whatever ended the run, the unanswered cells score 0
+            if killed.is_set() or not ep.stopped:  # else a cell's timeout came first, and this followed
+                ep.stopped = _why_stopped(error, killed.is_set(), job, request_base["log"])
         finally:
             done.set()
             for k in kernels:
                 k.kill()
             asyncio.run(_quiet_cleanup(km))
         reasons += [f"{name}: {r}" for r in ep.reasons]
-        _mark_not_run(nb)
+        unanswered = zero_unanswered(nb, ep.replies, ep.running, ep.stopped)
+        if unanswered:
+            reasons.append(f"{name}: {ep.stopped or 'cells were skipped'}; no points for the cells "
+                           f"the kernel did not answer: {', '.join(unanswered)}")
         executed[name] = nbformat.writes(nb)
     return {"key": job.key, "notebooks": executed, "reasons": reasons, "started": time.time() - (time.monotonic() - started),
             "ended": time.time()}  # fmt: skip
 
 
-def _mark_not_run(nb) -> None:
-    """A cell the kernel never ran (it was stopped first) must not pass as a test without error."""
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.get("execution_count") is None and cell.source.strip():
-            cell.outputs = [nbformat.v4.new_output("error", ename="NotRun", evalue="the kernel was stopped before this cell ran",
-                                                   traceback=["NotRun: the kernel was stopped before this cell ran"])]
+def zero_unanswered(nb, replies: dict[int, str], running: int | None, why: str) -> list[str]:
+    """Make every code cell that has no "ok" reply in ``replies`` score 0; return the names of
+    those that got no reply, or an odd one ("error" is an ordinary failed test).
+
+    ``running``: the cell sent last (what it printed stays); ``why``: why the run stopped, if it did.
+    nbgrader's grade is decided by a cell's first error, stderr or execute_result output (a number
+    there is partial credit, and a dying kernel can publish one): an error saying why goes first
+    unless an error already decides.
+    """
+    unanswered = []
+    for index, cell in enumerate(nb.cells):
+        status = replies.get(index)
+        if cell.cell_type != "code" or not cell.source.strip() or status == "ok":
+            continue
+        if status != "error":
+            unanswered.append(cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}")
+        if status is None and index != running:  # never sent: nothing in it came from the kernel
+            cell.outputs = [_error("NotRun", f"not run: {why}" if why else "this cell was not run")]
+            cell.execution_count = None
+        elif not (_fails(cell.outputs) and any(out.get("output_type") == "error" for out in cell.outputs)):
+            cell.outputs.insert(0, _error("NoReply", why or "the kernel did not answer") if status is None
+                                else _error("BadReply", f"the kernel answered {status!r}, not 'ok'"))
+    return unanswered
+
+
+def _fails(outputs) -> bool:
+    """Does nbgrader's determine_grade give these outputs 0?"""
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "error" or kind == "stream" and out.get("name") == "stderr":
+            return True
+        if kind == "execute_result":
+            return False
+    return False
+
+
+def _error(ename: str, evalue: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _why_stopped(error: Exception, killed: bool, job: Job, log: str) -> str:
+    if killed or (isinstance(error, TimeoutError) and not isinstance(error, CellTimeoutError)):
+        return f"stopped after the submission's time limit of {job.total_timeout} s"
+    if isinstance(error, CellTimeoutError):  # the shell reply came, its IOPub output did not
+        return "the kernel's output channel was lost"
+    if isinstance(error, DeadKernelError) or "Kernel died" in str(error):
+        return f"the kernel died ({_why_dead(job, log)})"
+    return f"the grader lost the kernel ({type(error).__name__}: {error})"
 
 
 async def _quiet_cleanup(km: ForkKernelManager) -> None:

@@ -9,7 +9,8 @@ that folder already. The submission is graded exactly as `ailys grade` grades it
 limits of the course) and its feedback generated in <course_dir>/feedback/<student>/<assignment>/;
 the exchange releases that folder to the learner. The gradebook is written by the calling
 process only: the exchange must call this for one submission of a course at a time (for
-instance from one queue per course), as `ailys grade` does.
+instance from one queue per course), as `ailys grade` does. The caller's environment (the
+exchange's hub token) never reaches the kernel: workers start from the allow-list of sandbox.py.
 """
 
 from __future__ import annotations

@@ -5,10 +5,16 @@ assignment. So a *template* process imports them once (as the grading account, n
 each kernel is a fork of it: a fresh process with the libraries already in memory. What a fork
 inherits, and what we do about it:
 
+- environment: the template is started from an allow-list (``grading_env``: PATH, LANG, LC_*,
+  TZ, our PYTHONPATH, the thread settings of TEMPLATE_ENV, a HOME of its own), never from its
+  caller's, so /proc/self/environ (the kernel is /proc/1 of its namespace) holds nothing of the
+  grader: no JUPYTERHUB_API_TOKEN, no secret. Workers and Slurm jobs start from the same list;
+  only the grading process that talks to the hub keeps its token;
 - memory: only library code and module state (the template never reads a submission, a path of
   the course or a secret); numpy's global random state is reseeded in each child;
-- open files: the child closes every descriptor but 0, 1, 2 (pointed at a log in its copy);
-- environment, working folder, signal handlers, rlimits: all set again in the child;
+- open files: the child closes every descriptor but 0 (/dev/null), 1 and 2 (a log in its copy),
+  so neither the template's control socket nor any other descriptor of the grader reaches it;
+- working folder, signal handlers, rlimits: all set again in the child;
 - threads: none (BLAS pools are pinned to one thread before the imports), so the fork is clean
   and unshare(CLONE_NEWUSER) is allowed.
 
@@ -18,9 +24,15 @@ no root needed, so the same code runs in a Slurm task as the grading account):
 - network: a namespace of its own with loopback down, so no connection to the hub or anywhere;
   the kernel talks to its grader over Unix sockets (zmq ipc) in its working copy;
 - files: fresh tmpfs over every hidden path (course folder with sources and other submissions,
-  learners' homes, the whole grading work root but its own copy) and over /tmp, /var/tmp, /dev/shm;
+  learners' homes, the hub's data folder, the grader's and the grading account's homes, the whole
+  grading work root but its own copy) and over /tmp, /var/tmp, /dev/shm and /run (agents' and
+  daemons' sockets); the Python installation and our package are mounted back if a hidden
+  folder held them;
 - processes: the kernel is PID 1 of its namespace, so when it ends every process it started
   (a fork bomb included) is killed by the kernel, and it cannot see or signal anything outside;
+- privileges: the kernel drops every capability it holds in its user namespace (else it could
+  unmount its /proc or the tmpfs above and see the grader's processes and files), and may not
+  create a nested user namespace;
 - limits: address space (memory), process count, file size, CPU time, no core files,
   no new privileges.
 """
@@ -39,6 +51,9 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Mapping
+
+from . import guard
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
@@ -56,7 +71,36 @@ TEMPLATE_ENV = {
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
                   "debugpy", "pdb", "sqlite3", "IPython.core.history", "IPython.core.completer")  # fmt: skip
 
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+# All that a process of the grading path below its caller (worker, template, Slurm client and
+# task, kernel) takes from the caller's environment (plus LC_*): a token or a secret never passes.
+ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ")
+CAP_HEADER_V3, PR_CAPBSET_DROP = 0x20080522, 24
+
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def grading_env(environ: Mapping[str, str] | None = None, **settings: str) -> dict[str, str]:
+    """The allow-listed part of ``environ`` (this process's by default), our package on
+    PYTHONPATH, then ``settings``: the environment of every process the grading path starts."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in ENV_ALLOWED or k.startswith("LC_")}
+    env.setdefault("PATH", os.defpath)
+    return {**env, "PYTHONPATH": CHECKOUT, **settings}
+
+
+def private_paths(user: str | None = None) -> list[str]:
+    """The grader's folders that no kernel may see, whatever the grading account can read: this
+    process's home ($HOME and its account's) and the grading account's. For a Job's ``hide``,
+    computed by the caller: its workers and Slurm tasks no longer know the caller's HOME."""
+    import pwd
+
+    homes = {os.environ.get("HOME", "")}
+    for lookup, account in ((pwd.getpwuid, os.getuid()), (pwd.getpwnam, user)):
+        if account is not None:
+            with contextlib.suppress(KeyError):  # an account unknown to this host has no home here
+                homes.add(lookup(account).pw_dir)
+    return sorted(h for h in homes if os.path.isabs(h) and os.path.realpath(h) != "/")
 
 
 @dataclass(frozen=True)
@@ -114,17 +158,48 @@ def enter_namespaces() -> None:
 
 
 def hide_paths(request: KernelRequest) -> None:
-    """Empty tmpfs over every hidden folder; the working copy stays visible at its own path."""
+    """Empty tmpfs over every hidden folder; the working copy stays visible at its own path, and
+    so does what Python imports from (a virtualenv in a hidden home, say)."""
     workdir = os.path.realpath(request.workdir)
-    keep = os.open(workdir, os.O_PATH | os.O_DIRECTORY)
-    tmp = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"]  # the host's world-writable folders
-    for path in [*request.hide, *tmp, request.work_root]:
-        if not path or not os.path.isdir(path):
+    tmp = ["/tmp", "/var/tmp", "/dev/shm"]  # the host's world-writable folders
+    hidden = [*request.hide, *tmp, "/run", request.work_root]  # /run: agents' and daemons' sockets
+    back = [workdir, *_mounted_back([os.path.realpath(p) for p in hidden if p and os.path.isdir(p)])]
+    keep = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in back]
+    for path in hidden:
+        if not path or not os.path.isdir(path):  # gone too when a folder hidden before held it
             continue
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m" if path in tmp else "mode=755,size=1m")
-    os.makedirs(workdir, exist_ok=True)  # on a tmpfs now, when a hidden folder held it
-    _mount(f"/proc/self/fd/{keep}", workdir, None, MS_BIND)
-    os.close(keep)
+    for path, fd in zip(back, keep):
+        os.makedirs(path, exist_ok=True)  # on a tmpfs now, when a hidden folder held it
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)
+        os.close(fd)
+
+
+def _mounted_back(hidden: list[str]) -> list[str]:
+    """The folders Python imports from (its installation, our package, not our checkout's other
+    files) that a hidden folder covers and that hold none."""
+
+    def under(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.join(CHECKOUT, "grading"), *sys.path}
+    wanted = {os.path.realpath(p) for p in wanted if p and os.path.isdir(p)}
+    wanted -= {"/", os.path.realpath(CHECKOUT)}
+    # under a hidden folder, and holding none (mounting it back would show what that one hides)
+    covered = [p for p in sorted(wanted) if any(under(p, h) for h in hidden)]
+    covered = [p for p in covered if not any(under(h, p) for h in hidden)]
+    return [p for p in covered if not any(under(p, q) and p != q for q in covered)]
+
+
+def drop_privileges() -> None:
+    """Give up every capability the new user namespace gave, and the right to make another one:
+    else the kernel could unmount its /proc, or a tmpfs, and see the grader's processes and files."""
+    _write("/proc/sys/user/max_user_namespaces", "0")  # this namespace's limit, for its children
+    for cap in range(int(Path("/proc/sys/kernel/cap_last_cap").read_text()) + 1):
+        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop a capability from the bounding set")
+    header = (ctypes.c_uint32 * 2)(CAP_HEADER_V3, 0)
+    none = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable; two words each
+    _check(_libc.capset(header, none), "capset")
 
 
 def set_limits(limits: Limits, baseline: int) -> None:
@@ -148,7 +223,8 @@ def _address_space() -> int:
 
 
 def _kernel_env(workdir: str) -> dict[str, str]:
-    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ}
+    env = grading_env()  # the template's, itself allow-listed
+    del env["PYTHONPATH"]  # the kernel's own child processes need nothing of ours
     env.update(TEMPLATE_ENV)
     env.update(HOME=workdir, USER=os.environ.get("USER", "grader"), IPYTHONDIR=f"{workdir}/.ipython",
                MPLCONFIGDIR=f"{workdir}/.matplotlib", JUPYTER_RUNTIME_DIR=f"{workdir}/.k",
@@ -161,6 +237,7 @@ def _run_kernel(request: KernelRequest, baseline: int) -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    drop_privileges()
     os.chdir(request.workdir)
     os.environ.clear()
     os.environ.update(_kernel_env(request.workdir))
@@ -169,6 +246,7 @@ def _run_kernel(request: KernelRequest, baseline: int) -> None:
     set_limits(Limits(**request.limits), baseline)
     from ipykernel.kernelapp import IPKernelApp
 
+    guard.install(request.workdir)  # the audit hook against equality cheats, before any learner code
     IPKernelApp.launch_instance(argv=["-f", request.connection_file, *request.extra_arguments])
     os._exit(0)
 
@@ -179,9 +257,13 @@ def _child(request: KernelRequest, log_fd: int, baseline: int) -> None:
         os.setsid()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        os.closerange(3, 65536)
+        for fd in map(int, os.listdir("/proc/self/fd")):  # every other descriptor, whatever its number
+            if fd > 2:
+                with contextlib.suppress(OSError):  # the listing's own, closed already
+                    os.close(fd)
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
+        os.close(null)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -262,8 +344,9 @@ class Template:
         import tempfile
 
         home = tempfile.mkdtemp(prefix="ailys-template-")  # the template's own caches (matplotlib, IPython)
-        env = {**os.environ, **TEMPLATE_ENV, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-               "HOME": home, "MPLCONFIGDIR": home, "IPYTHONDIR": f"{home}/ipython"}  # fmt: skip
+        # never the caller's environment: the kernels' /proc/self/environ is this one
+        env = grading_env(**TEMPLATE_ENV, HOME=home, MPLCONFIGDIR=home, IPYTHONDIR=f"{home}/ipython",
+                          USER=user or _account_name())
         argv = [sys.executable, "-m", "grading.autograde.sandbox", str(theirs.fileno()), *preload]
         self.process = subprocess.Popen(
             argv, pass_fds=[theirs.fileno()], env=env, cwd="/", user=user, group=_group_of(user),
@@ -301,6 +384,15 @@ class Template:
             self.process.kill()
             self.process.wait()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _account_name() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return "grader"
 
 
 def _group_of(user: str | None) -> int | None:

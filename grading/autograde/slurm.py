@@ -10,6 +10,11 @@ submission exactly as a local worker does (template, fork, namespaces) and write
 A task on a node that fails is requeued by Slurm (``--requeue``) once: a task that starts a third
 time (SLURM_RESTART_COUNT > 1) gives up with a reason. A task that ends with no result (killed,
 cancelled, lost twice) is recorded as failed, with the state Slurm reports.
+
+Nothing of the submitter's environment reaches a task: the Slurm commands run with the grading
+path's allow-list (``client_env``: no token, no secret) and the job with ``--export=NONE``; the
+task script sets its own PATH, PYTHONPATH and HOME, and its template starts from the allow-list
+again. The submitter's home is hidden from the kernels like the course folder.
 """
 
 from __future__ import annotations
@@ -21,16 +26,24 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
 from .course import Course, Outcome, SubmissionError
 from .engine import Settings, Summary, make_job, record_result, select, work_root
+from .sandbox import grading_env, private_paths
 
 CHECKOUT = str(Path(__file__).resolve().parents[2])
 POLL = 0.5
 SILENCE = 300  # seconds of failing squeue before the grading gives up on the cluster
+
+
+def client_env(slurm_conf: str | os.PathLike | None = None) -> dict[str, str]:
+    """The environment of sbatch, squeue, scancel and sacct: the allow-list, and the cluster's
+    SLURM_CONF (``slurm_conf``, else this process's)."""
+    conf = slurm_conf or os.environ.get("SLURM_CONF")
+    return grading_env(**({"SLURM_CONF": str(conf)} if conf else {}))
 
 
 class SlurmError(RuntimeError):
@@ -74,7 +87,7 @@ def grade_slurm(
 ) -> Summary:
     """Grade the submissions as one Slurm array job; ``grading`` is the site's grading settings."""
     started = time.monotonic()
-    env = env or dict(os.environ)
+    env = env or client_env()
     todo, skipped = select(course, assignment, only_new, students)
     summary = Summary(skipped=skipped)
 
@@ -83,12 +96,13 @@ def grade_slurm(
         if progress:
             progress(outcome)
 
-    jobs = []
+    jobs, private = [], private_paths(settings.user)  # this process's home: known here only
     root = work_root(settings, course, assignment)
     try:
         for student in todo:
             try:
-                jobs.append(make_job(course, settings, student, assignment, root))
+                job = make_job(course, settings, student, assignment, root)
+                jobs.append(replace(job, hide=[*job.hide, *(p for p in private if p not in job.hide)]))
             except SubmissionError as error:
                 done(course.record_failure(student, assignment, str(error)))
         if jobs:

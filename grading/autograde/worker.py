@@ -2,7 +2,9 @@
 
 One JSON line in (a Job), one JSON line out (its result). ``Workers`` keeps N of them busy from
 threads of the grading process; a worker that dies costs only the submission it was running
-(recorded as failed, with the reason) and is started again.
+(recorded as failed, with the reason) and is started again. A worker starts from the grading
+path's allow-list environment (sandbox.grading_env): whatever token or secret the grading
+process holds stays there, out of reach of the workers' templates and kernels.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import queue
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .execute import Job, run_job, start_worker
-
-CHECKOUT = str(Path(__file__).resolve().parents[2])
+from .sandbox import grading_env, private_paths
 
 
 class Workers:
@@ -30,11 +31,12 @@ class Workers:
         self.argv = [sys.executable, "-m", "grading.autograde.worker", json.dumps(list(preload))]
         self.user = user
         self.log = open(log, "ab") if log else subprocess.DEVNULL  # workers' own messages
-        self.env = {**os.environ, "PYTHONPATH": CHECKOUT}
+        self.env = grading_env(HOME=os.environ.get("HOME", "/"))
         if user:
             import pwd
 
             self.env["HOME"] = pwd.getpwnam(user).pw_dir
+        self.private = private_paths(user)  # this process's, known here only
         self.processes: list[subprocess.Popen] = []
         self.threads = [threading.Thread(target=self._serve, daemon=True) for _ in range(count)]
         for thread in self.threads:
@@ -73,7 +75,7 @@ class Workers:
             process.wait()
 
     def submit(self, job: Job) -> None:
-        self.jobs.put(job)
+        self.jobs.put(replace(job, hide=[*job.hide, *(p for p in self.private if p not in job.hide)]))
 
     def close(self) -> None:
         for _ in self.threads:

@@ -6,6 +6,8 @@ One queue and one worker per course: the course's gradebook has one writer at a 
 autograde (grading/autograde/sandbox.py), in the course's grading folder (grading/courses.py), so
 the instructor sees the result in the grading interface like any other. A submission that cannot
 be graded is logged and left for the instructor; the learner's submission is never touched.
+This process holds the exchange's own hub token: the grading workers it starts do not (they start
+from the allow-list environment of grading/autograde/sandbox.py), nor do their kernels.
 """
 
 from __future__ import annotations

@@ -31,6 +31,10 @@ def instructor_role(course: Course) -> dict:
             f"read:users!{learners}",
             f"read:servers!{learners}",
             f"access:servers!{learners}",
+            # The same per learner: a learner's server checks a token's scopes itself and cannot
+            # resolve a group filter (jupyterhub.services.auth.check_scopes), so without these an
+            # instructor's API token got 403 there. The hub's own checks use the group filter.
+            *(f"access:servers!user={name}" for name in course.learners),
             *staff_scopes(course),  # the course's grading service (formgrader), if it has assignments
         ],
     }

@@ -73,6 +73,7 @@ def _local(c: Config, catalogue: Catalogue) -> None:
     c.JupyterHub.spawner_class = "spawners.local.LocalSpawner"
     c.LocalSpawner.home_root = str(catalogue.data_dir / catalogue.site.spawner.local.home_root)
     c.LocalSpawner.courses_dir = str(catalogue.courses_dir)
+    c.LocalSpawner.min_uid = catalogue.site.spawner.min_uid
 
 
 def _slurm(c: Config, catalogue: Catalogue) -> None:
@@ -85,4 +86,5 @@ def _slurm(c: Config, catalogue: Catalogue) -> None:
         c.SlurmSpawner.slurm_env = {"SLURM_CONF": str((catalogue.site_file.parent / slurm.slurm_conf).resolve())}
     c.SlurmSpawner.exec_prefix = slurm.exec_prefix
     c.SlurmSpawner.slurm_command_timeout = slurm.command_timeout
+    c.SlurmSpawner.min_uid = catalogue.site.spawner.min_uid
     # Not Spawner.ip: the job reports the node it runs on, and the hub reaches it there.

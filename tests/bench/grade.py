@@ -12,6 +12,7 @@ One scikit-learn assignment (sklearn's bundled digits data set, 8 cells, about a
 Each runs on its own copy of the course folder, alternately, ``--runs`` times. The peak memory is
 the largest sum of the resident memory of the command's process tree (kernels included), sampled
 every 0.25 s (proportional set size: the pages forks share are counted once). Prints a table, then `bench: grade-local ...`, `bench: grade-slurm ...` and the peaks.
+A run whose command fails is counted (`failures_ours=`, `failures_stock=`), not timed, and the bench goes on.
 The Slurm figures' peak memory adds the grading account's processes (the tasks).
 
     .venv/bin/python -m tests.bench.grade [--runs 1] [--submissions 40] [--no-slurm] [--keep]
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shutil
 import statistics
@@ -169,9 +171,15 @@ def check_grades(root: Path, submissions: int) -> str:
     return f"{got.count(4.0)} x 4/4, {len(got) - got.count(4.0)} other (expected {submissions - 1} x 4/4, 1 other)"
 
 
-def line(name: str, ours_s: list[float], stock_s: list[float]) -> str:
-    o, s = statistics.median(ours_s), statistics.median(stock_s)
-    return f"bench: {name} ours={o:.1f} stock={s:.1f} ratio={o / s:.2f} n={len(ours_s)}"
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan  # every run failed
+
+
+def line(name: str, ours_s: list[float], stock_s: list[float], failed_ours: int, failed_stock: int) -> str:
+    o, s = median(ours_s), median(stock_s)
+    ratio = o / s if s else math.nan
+    n, failed = len(ours_s) + failed_ours, f"failures_ours={failed_ours} failures_stock={failed_stock}"
+    return f"bench: {name} ours={o:.1f} stock={s:.1f} ratio={ratio:.2f} n={n} {failed}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float, int, str]] = []
     times: dict[str, list[float]] = {"stock": [], "local": [], "slurm": [], "slurm-1": []}
     peaks: dict[str, int] = dict.fromkeys(times, 0)
+    failures: dict[str, int] = dict.fromkeys(times, 0)
     try:
         template = build(base / "template", args.submissions)
         work = base / "work"
@@ -204,13 +213,20 @@ def main(argv: list[str] | None = None) -> int:
                 folder = base / f"{kind}-{run}"
                 course = folder / "courses" / "grd-course"
                 shutil.copytree(template, course)
-                if kind == "stock":
-                    seconds, memory = stock(course)
-                elif kind == "local":
-                    seconds, memory = ours(site_for(folder, work))
-                else:  # slurm: both nodes; slurm-1: one task at a time, the speed of one 1-CPU node
-                    grading = {**cluster["grading"], "throttle": 2 if kind == "slurm" else 1}
-                    seconds, memory = ours(site_for(folder, cluster["shared"], grading), "slurm", env=cluster["env"])
+                try:
+                    if kind == "stock":
+                        seconds, memory = stock(course)
+                    elif kind == "local":
+                        seconds, memory = ours(site_for(folder, work))
+                    else:  # slurm: both nodes; slurm-1: one task at a time, the speed of one 1-CPU node
+                        grading = {**cluster["grading"], "throttle": 2 if kind == "slurm" else 1}
+                        site = site_for(folder, cluster["shared"], grading)
+                        seconds, memory = ours(site, "slurm", env=cluster["env"])
+                except RuntimeError as err:  # counted, not timed: the other runs still say something
+                    failures[kind] += 1
+                    rows.append((kind, math.nan, 0, "FAILED: " + str(err).splitlines()[0]))
+                    print(f"run {run + 1} {kind:<6} FAILED\n{err}", file=sys.stderr, flush=True)
+                    continue
                 times[kind].append(seconds)
                 peaks[kind] = max(peaks[kind], memory)
                 rows.append((kind, seconds, memory, check_grades(course, args.submissions)))
@@ -225,12 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'grader':<8} {'seconds':>8} {'peak MB':>8}  grades")
     for kind, seconds, memory, grades in rows:
         print(f"{kind:<8} {seconds:8.1f} {memory / 1024**2:8.0f}  {grades}")
-    print(line("grade-local", times["local"], times["stock"]))
-    if times["slurm"]:
-        print(line("grade-slurm", times["slurm"], times["stock"]))
-        speedup = statistics.median(times["slurm-1"]) / statistics.median(times["slurm"])
+    print(line("grade-local", times["local"], times["stock"], failures["local"], failures["stock"]))
+    if times["slurm"] or failures["slurm"]:
+        print(line("grade-slurm", times["slurm"], times["stock"], failures["slurm"], failures["stock"]))
+        speedup = median(times["slurm-1"]) / median(times["slurm"])
         print(f"bench: grade-slurm-scaling nodes=2 speedup={speedup:.2f} efficiency={speedup / 2:.2f} "
-              f"(goal >= 0.8; one node: {statistics.median(times['slurm-1']):.1f} s)")
+              f"(goal >= 0.8; one node: {median(times['slurm-1']):.1f} s, {failures['slurm-1']} failed)")
     else:
         print("bench: grade-slurm SKIPPED (no Slurm test cluster on this machine)")
     for kind in times:

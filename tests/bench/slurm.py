@@ -10,7 +10,8 @@ hubs side by side for the whole bench, every measure alternating between them:
 - local: our local site (spawners/local.py), the figure a Slurm spawn should come close to.
 
 A spawn is timed from the start request to the ready event of the hub's progress stream, then the
-server must answer through the proxy (tests/bench/spawn.py, Target.spawn). Users differ per hub
+server must answer through the proxy (tests/bench/spawn.py, Target.spawn); a spawn that fails is
+counted (the table's `failed`, the lines' `failures_*`), not timed. Users differ per hub
 (bsl01, bst01, blo01), with Unix and Slurm accounts made for the bench and removed at the end.
 
     .venv/bin/python -m tests.bench.slurm [--runs 10] [--keep]
@@ -87,11 +88,13 @@ def slurm_site(cluster: SlurmCluster) -> dict:
 async def bench(targets, runs: int) -> None:
     load_before = os.getloadavg()[0]
     say(f"sequential spawns, alternating {' / '.join(t.name for t in targets)}")
-    times = await sequential(targets, runs)
-    table(f"spawn-slurm: one spawn, start request to ready, {runs} alternating runs", "s", times)
+    times, failed = await sequential(targets, runs)
+    title = f"spawn-slurm: one spawn, start request to ready, {runs} alternating runs"
+    table(title, "s", times, failures=failed)
     ours, stock, local = times["ours"], times["stock"], times["local"]
-    line("spawn-slurm", {"ours": ours, "stock": stock}, runs)
-    line("spawn-slurm-vs-local", {"ours": ours, "stock": local}, runs)
+    line("spawn-slurm", {"ours": ours, "stock": stock}, runs, failures=failed)
+    vs_local = {"ours": failed["ours"], "stock": failed["local"]}
+    line("spawn-slurm-vs-local", {"ours": ours, "stock": local}, runs, failures=vs_local)
     print(
         f"  (spawn-slurm-vs-local: ours is our Slurm site, stock our local site)\n"
         f"  machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.2f} at the start, "

@@ -7,11 +7,14 @@ side by side for the whole bench, and every measure alternates between them.
 
 A spawn is timed from the start request (POST /hub/api/users/<name>/server) to the ready event
 of the hub's progress stream, which the hub sends once the server answers and its route is in
-the proxy; the bench then checks that the server answers through the proxy. Each figure is
-printed as a table, then as the line DESIGN.md asks for:
-`bench: <name> ours=<median> stock=<median> ratio=<ours/stock> n=<runs>`.
+the proxy; the bench then checks that the server answers through the proxy. A spawn that fails
+(the hub gives up, the server does not answer) is counted, not timed, and the bench goes on. Each
+figure is printed as a table, then as the line DESIGN.md asks for, with the failed spawns:
+`bench: <name> ours=<median> stock=<median> ratio=<ours/stock> n=<runs> failures_ours=0 failures_stock=0`.
 
     .venv/bin/python -m tests.bench.spawn [--runs 10] [--burst 20] [--burst-runs 3] [--keep]
+
+(`--runs 1 --burst 2 --burst-runs 1` checks the bench itself in about a minute.)
 
 Users are bench01..benchNN. As root, ours creates their Unix accounts; they are deleted at the end.
 """
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import pwd
 import re
@@ -56,6 +60,10 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
     return sum(sum(p.cpu_times()[:2]) for p in procs)
 
 
+class SpawnFailed(Exception):
+    """A spawn that did not end with its server answering through the proxy: counted, not timed."""
+
+
 class Target:
     """One hub under test, driven through its REST API with an admin-scoped token."""
 
@@ -85,26 +93,33 @@ class Target:
         )
 
     async def spawn(self, http: httpx.AsyncClient, user: str) -> float:
-        """Seconds from the start request to the hub's ready event; checks the server answers."""
+        """Seconds from the start request to the hub's ready event; checks the server answers.
+        Raises SpawnFailed for a spawn that fails in any way (a timeout of the hub or of a request)."""
+        try:
+            return await self._spawn(http, user)
+        except httpx.HTTPError as err:
+            raise SpawnFailed(f"{self.name}: {user}'s spawn: {type(err).__name__} {err}") from err
+
+    async def _spawn(self, http: httpx.AsyncClient, user: str) -> float:
         t0 = time.perf_counter()
         r = await http.post(f"/hub/api/users/{user}/server")
         if r.status_code not in (201, 202):
-            raise RuntimeError(f"{self.name}: starting {user} answered {r.status_code} {r.text}")
+            raise SpawnFailed(f"{self.name}: starting {user} answered {r.status_code} {r.text}")
         async with http.stream("GET", f"/hub/api/users/{user}/server/progress") as stream:
             async for line in stream.aiter_lines():
                 if not line.startswith("data:"):
                     continue
                 event = json.loads(line[5:])
                 if event.get("failed"):
-                    raise RuntimeError(f"{self.name}: {user}'s spawn failed: {event.get('message')}")
+                    raise SpawnFailed(f"{self.name}: {user}'s spawn failed: {event.get('message')}")
                 if event.get("ready"):
                     break
             else:
-                raise RuntimeError(f"{self.name}: the progress of {user} ended without a ready event")
+                raise SpawnFailed(f"{self.name}: the progress of {user} ended without a ready event")
         elapsed = time.perf_counter() - t0
         status = await http.get(f"/user/{user}/api/status")
         if status.status_code != 200:
-            raise RuntimeError(f"{self.name}: {user}'s server answered {status.status_code} through the proxy")
+            raise SpawnFailed(f"{self.name}: {user}'s server answered {status.status_code} through the proxy")
         return elapsed
 
     async def stop(self, http: httpx.AsyncClient, user: str) -> None:
@@ -118,12 +133,12 @@ class Target:
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{self.name}: {user}'s server did not stop within {STOP_TIMEOUT} s")
 
-    def servers(self) -> list[list[psutil.Process]]:
-        """The process tree of each bench user's server (hub services and the stock proxy are not)."""
+    def servers(self, users: list[str]) -> list[list[psutil.Process]]:
+        """The process tree of each of ``users``' servers (hub services and the stock proxy are not)."""
         trees = []
         for proc in psutil.Process(self.hub_pid()).children():
             try:
-                if proc.environ().get("JUPYTERHUB_USER") in self.users:
+                if proc.environ().get("JUPYTERHUB_USER") in users:
                     trees.append([proc, *proc.children(recursive=True)])
             except psutil.NoSuchProcess:
                 continue
@@ -248,66 +263,97 @@ class Stock(Target):
 
 @dataclasses.dataclass
 class Burst:
-    total: float  # seconds until the last server is ready
-    each: list[float]  # each server's seconds to ready
+    total: float | None  # seconds until the last server that got ready was (None: none did)
+    each: list[float]  # each ready server's seconds to ready
+    failures: int  # spawns that failed
     rss: list[float]  # each idle server's RSS, MB
     cpu: list[float]  # CPU seconds each server used until then
-    hub_cpu: float  # CPU seconds the hub used until all were ready
+    hub_cpu: float  # CPU seconds the hub used until every spawn had ended
 
 
-async def sequential(targets: list[Target], runs: int) -> dict[str, list[float]]:
-    """One user's server started and stopped ``runs`` times on each hub, in turn."""
+async def sequential(targets: list[Target], runs: int) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """One user's server started and stopped ``runs`` times on each hub, in turn: the times of the
+    spawns that got ready, and the number that failed, of each hub."""
     times: dict[str, list[float]] = {t.name: [] for t in targets}
+    failures = dict.fromkeys(times, 0)
     for i in range(-1, runs):  # run -1 warms up: first account creation, caches
         for target in targets:
+            run = "warm-up" if i < 0 else i + 1
             async with target.client() as http:
-                seconds = await target.spawn(http, target.users[0])
-                await target.stop(http, target.users[0])
-            if i >= 0:
+                try:
+                    seconds = await target.spawn(http, target.users[0])
+                except SpawnFailed as err:
+                    seconds = None
+                    say(f"  {target.name} spawn {run}: FAILED, {err}")
+                await target.stop(http, target.users[0])  # also what a failed spawn left
+            if i >= 0 and seconds is None:
+                failures[target.name] += 1
+            elif i >= 0:
                 times[target.name].append(seconds)
-            say(f"  {target.name} spawn {'warm-up' if i < 0 else i + 1}: {seconds:.2f} s")
+            if seconds is not None:
+                say(f"  {target.name} spawn {run}: {seconds:.2f} s")
             await asyncio.sleep(0.5)
-    return times
+    return times, failures
 
 
 async def burst(target: Target) -> Burst:
     """Every user's server started at once, then measured idle, then stopped."""
     hub = psutil.Process(target.hub_pid())
+    ready_at: dict[str, float] = {}  # user -> seconds from the burst's start until ready and answering
+
+    async def one(http: httpx.AsyncClient, user: str) -> float | None:
+        try:
+            seconds = await target.spawn(http, user)
+        except SpawnFailed as err:
+            say(f"    FAILED: {err}")
+            return None
+        ready_at[user] = time.perf_counter() - t0
+        return seconds
+
     async with target.client() as http:
         hub_cpu, t0 = cpu_seconds([hub]), time.perf_counter()
-        each = await asyncio.gather(*(target.spawn(http, u) for u in target.users))
-        total, hub_cpu = time.perf_counter() - t0, cpu_seconds([hub]) - hub_cpu
+        each = [s for s in await asyncio.gather(*(one(http, u) for u in target.users)) if s is not None]
+        hub_cpu = cpu_seconds([hub]) - hub_cpu
         await asyncio.sleep(IDLE_SECONDS)
-        trees = target.servers()
-        if len(trees) != len(target.users):
-            raise RuntimeError(f"{target.name}: found {len(trees)} servers for {len(target.users)} users")
+        trees = target.servers(list(ready_at))
+        if len(trees) != len(ready_at):
+            say(f"    {target.name}: found {len(trees)} servers for {len(ready_at)} ready users")
         rss = [sum(p.memory_info().rss for p in tree) / 2**20 for tree in trees]
         cpu = [cpu_seconds(tree) for tree in trees]
-        await asyncio.gather(*(target.stop(http, u) for u in target.users))
-    return Burst(total, list(each), rss, cpu, hub_cpu)
+        await asyncio.gather(*(target.stop(http, u) for u in target.users))  # failed ones' leftovers too
+    total = max(ready_at.values()) if ready_at else None
+    return Burst(total, each, len(target.users) - len(ready_at), rss, cpu, hub_cpu)
 
 
 def median(values: list[float]) -> float:
-    return statistics.median(values)
+    return statistics.median(values) if values else math.nan  # every run of a figure failed
 
 
-def table(title: str, unit: str, rows: dict[str, list[float]], fmt: str = "{:.2f}") -> None:
+def table(
+    title: str, unit: str, rows: dict[str, list[float]], fmt: str = "{:.2f}", failures: dict | None = None
+) -> None:
     print(f"\n{title} ({unit})")
-    print(f"  {'':8}{'median':>10}{'min':>10}{'max':>10}{'n':>5}")
+    print(f"  {'':8}{'median':>10}{'min':>10}{'max':>10}{'n':>5}" + (f"{'failed':>8}" if failures else ""))
     for name, values in rows.items():
-        cells = [fmt.format(v) for v in (median(values), min(values), max(values))]
-        print(f"  {name:8}" + "".join(f"{c:>10}" for c in cells) + f"{len(values):>5}")
+        cells = [fmt.format(v) for v in (median(values), min(values), max(values))] if values else ["-"] * 3
+        failed = f"{failures[name]:>8}" if failures else ""
+        print(f"  {name:8}" + "".join(f"{c:>10}" for c in cells) + f"{len(values):>5}" + failed)
 
 
-def line(figure: str, rows: dict[str, list[float]], n: int, fmt: str = "{:.2f}") -> None:
+def line(
+    figure: str, rows: dict[str, list[float]], n: int, fmt: str = "{:.2f}", failures: dict | None = None
+) -> None:
+    """The figure's `bench:` line; ``failures``: failed spawns of ours and stock, appended after n."""
     ours, stock = median(rows["ours"]), median(rows["stock"])
-    print(f"bench: {figure} ours={fmt.format(ours)} stock={fmt.format(stock)} ratio={ours / stock:.2f} n={n}")
+    ratio = ours / stock if stock else math.nan
+    tail = f" failures_ours={failures['ours']} failures_stock={failures['stock']}" if failures else ""
+    print(f"bench: {figure} ours={fmt.format(ours)} stock={fmt.format(stock)} ratio={ratio:.2f} n={n}{tail}")
 
 
 async def bench(targets: list[Target], args: argparse.Namespace) -> None:
     load_before = os.getloadavg()[0]
     say(f"sequential spawns, alternating {' / '.join(t.name for t in targets)}")
-    local = await sequential(targets, args.runs)
+    local, local_failures = await sequential(targets, args.runs)
     log_marks = {t.name: len(t.start_times()) for t in targets}
     bursts: dict[str, list[Burst]] = {t.name: [] for t in targets}
     for run in range(args.burst_runs):
@@ -315,17 +361,21 @@ async def bench(targets: list[Target], args: argparse.Namespace) -> None:
             say(f"  {target.name}: {args.burst} simultaneous spawns, run {run + 1}")
             b = await burst(target)
             bursts[target.name].append(b)
-            say(f"    all ready in {b.total:.2f} s; idle server RSS median {median(b.rss):.1f} MB")
+            ready = f"{b.total:.2f} s" if b.total is not None else "never"
+            say(f"    ready in {ready}, {b.failures} failed; idle server RSS median {median(b.rss):.1f} MB")
             await asyncio.sleep(2)
 
     def of(field: str) -> dict[str, list[float]]:
         return {name: [v for b in runs for v in getattr(b, field)] for name, runs in bursts.items()}
 
-    table(f"spawn-local: one spawn, start request to ready, {args.runs} alternating runs", "s", local)
-    line("spawn-local", local, args.runs)
-    totals = {name: [b.total for b in runs] for name, runs in bursts.items()}
-    table(f"spawn-burst-{args.burst}: {args.burst} simultaneous spawns, until all are ready", "s", totals)
-    line(f"spawn-burst-{args.burst}", totals, args.burst_runs)
+    title = f"spawn-local: one spawn, start request to ready, {args.runs} alternating runs"
+    table(title, "s", local, failures=local_failures)
+    line("spawn-local", local, args.runs, failures=local_failures)
+    totals = {name: [b.total for b in runs if b.total is not None] for name, runs in bursts.items()}
+    burst_failures = {name: sum(b.failures for b in runs) for name, runs in bursts.items()}
+    title = f"spawn-burst-{args.burst}: {args.burst} simultaneous spawns, until all are ready"
+    table(title, "s", totals, failures=burst_failures)
+    line(f"spawn-burst-{args.burst}", totals, args.burst_runs, failures=burst_failures)
     rss = of("rss")
     table(f"idle-server-rss: one server and its children, idle {IDLE_SECONDS} s after a burst", "MB", rss, "{:.1f}")
     line("idle-server-rss", rss, len(rss["ours"]), "{:.1f}")

@@ -11,7 +11,9 @@ at once in both (the network rule; stock Voilà's template links a CDN). Our pag
 its beforeunload beacon, which frees its kernel.
 
 Stalls: 50 plain page requests each (ours through the proxy; stock cold, one process each);
-a page is incomplete if it is not a 200 ending with </html> within the timeout.
+a page is incomplete if it is not a 200 ending with </html> within the timeout. A first render
+that fails (no page, no plot, a Voilà that does not start) is counted, not timed:
+`bench: voila-first-render ... n=<runs> failures_ours=0 failures_stock=0`.
 
     .venv/bin/python -m tests.bench.voila [--runs 10] [--stalls 50] [--timeout 30]
 """
@@ -19,6 +21,7 @@ a page is incomplete if it is not a 200 ending with </html> within the timeout.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import statistics
 import subprocess
@@ -105,6 +108,8 @@ class Stock:
         return url
 
     def done(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=20)
@@ -116,14 +121,20 @@ class Stock:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def loopback_only(route) -> None:
+    if urlparse(route.request.url).hostname == "127.0.0.1":
+        route.continue_()
+    else:
+        route.abort()
+
+
 def first_render(browser, target, timeout: float) -> float | None:
-    url = target.page_url()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.route(
-        "**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname == "127.0.0.1" else route.abort()
-    )
-    page = context.new_page()
+    context = page = None
     try:
+        url = target.page_url()  # inside: a Voilà that never answers is a failed render, not the bench's end
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.route("**/*", loopback_only)
+        page = context.new_page()
         start = time.monotonic()
         page.goto(url, wait_until="commit", timeout=timeout * 1000)
         page.locator(".widget-slider").first.wait_for(state="visible", timeout=timeout * 1000)
@@ -133,17 +144,19 @@ def first_render(browser, target, timeout: float) -> float | None:
         say(f"  {target.name}: no first render within {timeout} s ({type(err).__name__})")
         return None
     finally:
-        page.close(run_before_unload=True)
-        context.close()
+        if page:
+            page.close(run_before_unload=True)
+        if context:
+            context.close()
         target.done()
 
 
 def page_complete(target, timeout: float) -> bool:
     """One plain page request. Stock Voilà sends a heartbeat every 10 s while a page waits, so
     a read timeout never fires: the deadline is on the whole page."""
-    url = target.page_url(quiet=False)
-    start = time.monotonic()
     try:
+        url = target.page_url(quiet=False)
+        start = time.monotonic()
         with httpx.Client(timeout=timeout) as client:
             with client.stream("GET", url) as r:
                 text = ""
@@ -157,7 +170,7 @@ def page_complete(target, timeout: float) -> bool:
                 kernel = text.split('"kernelId": "', 1)[1].split('"', 1)[0]
                 client.post(url.split("/demo/")[0] + f"/voila/api/shutdown/{kernel}", data={"_xsrf": client.cookies["_xsrf"]})
             return ok
-    except httpx.HTTPError:
+    except (httpx.HTTPError, TimeoutError):  # TimeoutError: a Voilà that never answered
         return False
     finally:
         target.done()
@@ -210,9 +223,10 @@ def main() -> None:
     table("first render in Chromium: page opened until first widget and plot drawn", renders)
     print(f"\nincomplete pages of {args.stalls} requests: ours {incomplete['ours']}, stock {incomplete['stock']}")
     print(f"(ours: {given_up} background renders given up and retried before any visitor saw them)")
-    if renders["ours"] and renders["stock"]:
-        o, s = statistics.median(renders["ours"]), statistics.median(renders["stock"])
-        print(f"bench: voila-first-render ours={o:.2f} stock={s:.2f} ratio={o / s:.2f} n={args.runs}")
+    o, s = (statistics.median(renders[k]) if renders[k] else math.nan for k in ("ours", "stock"))
+    failed = " ".join(f"failures_{k}={args.runs - len(renders[k])}" for k in ("ours", "stock"))
+    ratio = o / s if s else math.nan
+    print(f"bench: voila-first-render ours={o:.2f} stock={s:.2f} ratio={ratio:.2f} n={args.runs} {failed}")
     print(f"bench: voila-stalls ours={incomplete['ours']} stock={incomplete['stock']}")
 
 

@@ -7,12 +7,8 @@ real kernels in real namespaces, a real listening socket standing in for the hub
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
-import time
 from pathlib import Path
 
 import nbformat
@@ -21,7 +17,7 @@ import pytest
 
 from grading.autograde.course import Course
 from grading.autograde.engine import Settings, grade_local
-from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, marker, submit, grading_account
+from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, marker, submit
 
 GRADER = "grd-grader"
 GOOD = "def square(x):\n    return x * x\n"
@@ -48,18 +44,10 @@ def hostile_answers(course: Path, work_dir: Path, port: int) -> dict[str, str]:
     }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def grader():
-    with grading_account(GRADER) as name:
-        yield name
-
-
 @pytest.fixture
-def work_dir():
-    path = Path(tempfile.mkdtemp(prefix="grd-work-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def work_dir(work_dir):
+    """The shared work folder, and nothing left of what grd-write may have written outside it."""
+    yield work_dir
     for escaped in ("/tmp/grd-escape.txt", "/var/tmp/grd-escape.txt"):
         Path(escaped).unlink(missing_ok=True)
 
@@ -86,18 +74,18 @@ def hub_api():
     server.close()
 
 
-class Responsiveness:
-    """Run `true` every 0.2 s while grading; the slowest start says whether the machine kept up."""
+class ProcessCount:
+    """Count the grading account's processes every 0.2 s while grading; the peak says whether the
+    process limit held (a fork bomb that escaped it would take the machine down)."""
 
-    def __init__(self):
-        self.worst, self.stop = 0.0, threading.Event()
+    def __init__(self, user: str):
+        self.user, self.peak, self.stop = user, 0, threading.Event()
         self.thread = threading.Thread(target=self._probe, daemon=True)
 
     def _probe(self) -> None:
         while not self.stop.wait(0.2):
-            began = time.monotonic()
-            subprocess.run(["true"])
-            self.worst = max(self.worst, time.monotonic() - began)
+            count = sum(1 for p in psutil.process_iter(["username"]) if p.info["username"] == self.user)
+            self.peak = max(self.peak, count)
 
     def __enter__(self):
         self.thread.start()
@@ -126,10 +114,8 @@ def test_hostile_submissions_end_graded_with_a_reason(grader, work_dir, hub_api,
     course = Course(root, "grd-course")
     settings = Settings(timeout=5, total_timeout=60, memory=512 * 1024**2, processes=48, user=grader,
                         work_dir=work_dir, max_output=4 * 1024**2)  # fmt: skip
-    began = time.monotonic()
-    with Responsiveness() as probe:
+    with ProcessCount(grader) as probe:
         summary = grade_local(course, ASSIGNMENT, settings, workers=2)
-    elapsed = time.monotonic() - began
 
     outcomes = {o.student: o for o in summary.outcomes}
     assert sorted(outcomes) == sorted([*answers, "grd-alice", "grd-invalid", "grd-edit-test"])
@@ -161,12 +147,13 @@ def test_hostile_submissions_end_graded_with_a_reason(grader, work_dir, hub_api,
     assert ALICE_MARK in (root / "submitted" / "grd-alice" / ASSIGNMENT / "ps1.ipynb").read_text()
     assert not Path("/tmp/grd-escape.txt").exists() and not Path("/var/tmp/grd-escape.txt").exists()
     assert connections == []
-    # the batch was not blocked: the loop costs its 5 s limit, not the 60 s one; the print is capped
+    # the print is capped (the loop was stopped by its 5 s cell limit, not the 60 s one: above)
     printed = nbformat.read(root / "autograded" / "grd-print" / ASSIGNMENT / "ps1.ipynb", as_version=4)
     assert len(nbformat.writes(printed)) < 8 * 1024**2
-    assert elapsed < 90, f"the batch took {elapsed:.0f} s"
-    # the machine stayed responsive, and no process of the grading account is left
-    assert probe.worst < 5, f"starting `true` took {probe.worst:.1f} s during grading"
+    # the fork bomb stayed within the process limit: 48, plus the 2 workers, their templates, and
+    # each sandbox's init and kernel, which the limit counts but need not stop
+    assert probe.peak <= settings.processes + 8, f"the grading account ran {probe.peak} processes"
+    # no process of the grading account is left
     left = [p for p in psutil.process_iter(["username"]) if p.info["username"] == grader]
     _, alive = psutil.wait_procs(left, timeout=10)  # a kernel's namespace may take a moment to go
     assert [p.info for p in alive] == []

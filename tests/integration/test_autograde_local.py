@@ -1,5 +1,5 @@
 """`ailys grade` on the local backend, end to end: a real site file and course folder, nbgrader's
-own gradebook, kernels run as a real grading account (grd-grader)."""
+own gradebook, kernels run as a real grading account (grd-local)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from grading.autograde.course import Course
 from grading.autograde.engine import Settings, grade_local
 from tests.grading_hostile.build import ASSIGNMENT, make_course, marker, submit, grading_account
 
-GRADER = "grd-grader"
+GRADER = "grd-local"
 AILYS = str(Path(sys.executable).parent / "ailys")
 ANSWERS = {"right": "def square(x):\n    return x * x\n", "wrong": "def square(x):\n    return x + x\n",
            "error": "def square(x):\n    return undefined_name\n"}  # fmt: skip

@@ -1,5 +1,5 @@
 """The Slurm backend against the real test cluster (2 nodes on 127.0.0.2 and 127.0.0.3): one
-array job, throttled, as the grading account (grd-grader), results merged into the gradebook,
+array job, throttled, as the grading account (grd-slurm), results merged into the gradebook,
 a task lost with its node requeued once."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from tests.services import remove_unix_user
 from tests.services.slurm import cluster_for_tests
 
 pytestmark = pytest.mark.slurm
-GRADER = "grd-grader"
+GRADER = "grd-slurm"
 RIGHT, WRONG = "def square(x):\n    return x * x\n", "def square(x):\n    return x + x\n"
 
 

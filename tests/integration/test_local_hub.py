@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 
+import httpx
 import pytest
 import yaml
 from websockets.sync.client import connect
@@ -119,6 +120,24 @@ def test_instructor_reaches_own_learner_but_not_another_courses(hub):
     assert prof_a.get("/hub/api/users/carol").status_code in (403, 404)
 
 
+def test_instructors_api_token_reaches_own_learner_but_not_another_courses(hub):
+    alice, carol = hub.login("alice"), hub.login("carol")
+    hub.spawn(alice, "alice")
+    hub.spawn(carol, "carol")
+    prof_a = hub.login("prof-a")
+    headers = {"X-XSRFToken": prof_a.cookies["_xsrf"]}
+    # Default scopes (what /hub/token asks for) and the course role by name.
+    for body in ({"note": "default scopes"}, {"roles": ["instructor-algo"]}):
+        made = prof_a.post("/hub/api/users/prof-a/tokens", json=body, headers=headers)
+        assert made.status_code == 201, made.text
+        token = {"Authorization": f"token {made.json()['token']}"}
+        with httpx.Client(base_url=hub.url, headers=token, timeout=30) as api:
+            assert api.get("/user/alice/api/status").status_code == 200, body
+            assert api.get("/user/alice/api/contents/algo").json()["content"][0]["name"] == "bienvenue.md"
+            assert api.get("/user/carol/api/status").status_code in (403, 404), body
+            assert api.get("/hub/api/users/carol").status_code in (403, 404), body
+
+
 def sync(hub) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hub_config.cli", "courses", "--site", str(hub.site_file), "sync"],
@@ -199,3 +218,38 @@ def test_the_hub_does_not_start_on_an_invalid_catalogue(tmp_path):
     assert "not starting, the catalogue is invalid" in out.stderr
     assert "courses/algo/course.yaml: kind:" in out.stderr
     assert not (tmp_path / "data" / "jupyterhub.sqlite").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="servers run as learners' own accounts only under a root hub")
+def test_a_learner_whose_account_is_a_system_one_is_refused_before_any_process(hub):
+    """A course lists a person whose Unix account was made with useradd --system under a name the
+    schema does not reserve: the spawn is refused by uid (spawner.min_uid), nothing of theirs starts."""
+    import shutil
+
+    import psutil
+
+    from tests.services import system_account
+
+    name = "sysacct-local"  # a name no other test uses
+    with system_account(name) as account:
+        folder = hub.root / "courses" / "sysacct"
+        try:
+            assert account.pw_uid < 1000
+            folder.mkdir()
+            (folder / "course.yaml").write_text(yaml.safe_dump(course("sysacct", ["prof-a"], [name])))
+            assert sync(hub).returncode == 0
+            hub.passwords = read_demo_logins(hub.secrets.demo_logins_file)
+            client = hub.login(name)
+            headers = {"X-XSRFToken": client.cookies["_xsrf"]}
+            r = client.post(f"/hub/api/users/{name}/server", headers=headers)
+            said = f"Not started: the Unix account {name} cannot run a learner's server: its uid {account.pw_uid}"
+            assert r.status_code == 403 and r.json()["message"].startswith(said), r.text
+            with client.stream("GET", f"/hub/api/users/{name}/server/progress", headers=headers) as events:
+                last = [json.loads(line[5:]) for line in events.iter_lines() if line.startswith("data:")][-1]
+            assert last["failed"] and last["message"].startswith(f"Spawn failed: {said}"), last
+            assert f"Refused to start a server for {name} as Unix account {name}: its uid" in hub.log()
+            assert not hub.server_ready(name) and not (hub.data / "homes" / name).exists()
+            uids = [p.info["uids"] for p in psutil.process_iter(["uids"])]
+            assert account.pw_uid not in {u.real for u in uids if u} | {u.effective for u in uids if u}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

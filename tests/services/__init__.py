@@ -3,6 +3,8 @@ cluster (slurm.py), PostgreSQL (postgres.py), podman containers (podman.py). The
 they share are here."""
 
 import contextlib
+import itertools
+import os
 import pwd
 import socket
 import subprocess
@@ -11,11 +13,24 @@ from pathlib import Path
 import psutil
 
 
+# Under pytest-xdist each worker picks ports in a range of its own, below the kernel's ephemeral
+# range: a port one worker found free cannot be taken by the other before its service binds it.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_PORTS_PER_WORKER = 2000
+_FIRST_PORT = 10000 + int(_WORKER.removeprefix("gw") or 0) * _PORTS_PER_WORKER
+_next_port = itertools.cycle(range(_FIRST_PORT, _FIRST_PORT + _PORTS_PER_WORKER)) if _WORKER else None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` ("" for every address)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            port = next(_next_port) if _next_port else 0
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue  # taken by something of this worker's, or by the machine
+            return s.getsockname()[1]
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -52,3 +67,19 @@ def remove_unix_user(user: pwd.struct_passwd) -> None:
     # 6: removed meanwhile; 12: no home
     if result.returncode not in (0, 6, 12):
         raise RuntimeError(f"userdel {user.pw_name} failed: {result.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def system_account(name: str):
+    """A system account (useradd --system: uid below 1000, no home) for the test, removed after."""
+    try:  # left by a run that died
+        remove_unix_user(pwd.getpwnam(name))
+    except KeyError:
+        pass
+    useradd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
+    subprocess.run(useradd, check=True, capture_output=True)
+    account = pwd.getpwnam(name)
+    try:
+        yield account
+    finally:
+        remove_unix_user(account)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.utils import determine_grade
 from pydantic import ValidationError
 
 from grading.autograde.course import REASON_CELL, _add_reason_cell, _answer_errors
 from grading.autograde.engine import Settings
-from grading.autograde.execute import _mark_not_run
+from grading.autograde.execute import zero_unanswered
 from grading.autograde.slurm import batch_script, sbatch_argv
 from hub_config.schema import Assignment, Autograde, Grading
 
@@ -68,14 +69,50 @@ def test_the_batch_script_runs_the_task_of_its_array_index():
     assert "HOME=/w/run" in script
 
 
-def test_cells_never_run_cannot_pass_as_tests():
+def _result(value: str):
+    return nbformat.v4.new_output("execute_result", data={"text/plain": value}, execution_count=1)
+
+
+TEST = {"grade": True, "solution": False, "points": 1}
+
+
+def test_only_cells_answered_ok_can_pass_as_tests():
+    """What nbgrader would count as passed (no error first) unless a live kernel answered it ok."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [_cell("x = 1"), _cell("assert x == 1", execution_count=None, grade=True),
-                _cell("", execution_count=None), nbformat.v4.new_markdown_cell("text")]  # fmt: skip
-    _mark_not_run(nb)
-    assert nb.cells[0].outputs == []
-    assert [o.ename for o in nb.cells[1].outputs] == ["NotRun"]
-    assert nb.cells[2].outputs == []  # an empty cell is no test
+    nb.cells = [
+        _cell("x = 1"),  # answered ok
+        _cell("assert f(2) == 4", [_error("AssertionError")], grade_id="failed", **TEST),  # an error
+        _cell("assert x == 1", [_result("1")], grade_id="died", **TEST),  # sent, then the kernel died
+        _cell("assert x == 1", [nbformat.v4.new_output("stream", text="forged\n")], execution_count=7,
+              grade_id="never", **TEST),
+        _cell("assert x == 1", [_result("1"), _error("AssertionError")], grade_id="fake", **TEST),
+        _cell("assert x == 1", grade_id="odd", **TEST),  # answered "aborted"
+        _cell("", execution_count=None),  # an empty cell is no test
+        nbformat.v4.new_markdown_cell("text"),
+    ]
+    replies = {0: "ok", 1: "error", 4: "error", 5: "aborted"}
+    unanswered = zero_unanswered(nb, replies, running=2, why="the kernel died")
+    assert unanswered == ["died", "never", "odd"]
+    assert nb.cells[0].outputs == [] and [o.ename for o in nb.cells[1].outputs] == ["AssertionError"]
+    assert [o.get("ename") for o in nb.cells[2].outputs] == ["NoReply", None]  # its own output stays, after
+    assert nb.cells[2].outputs[0].evalue == "the kernel died"
+    assert [o.ename for o in nb.cells[3].outputs] == ["NotRun"] and nb.cells[3].execution_count is None
+    assert nb.cells[3].outputs[0].evalue == "not run: the kernel died"
+    assert [o.get("ename") for o in nb.cells[4].outputs] == ["BadReply", None, "AssertionError"]
+    assert "'aborted'" in nb.cells[5].outputs[0].evalue
+    assert nb.cells[6].outputs == []
+    assert [determine_grade(c)[0] for c in nb.cells[1:6]] == [0, 0, 0, 0, 0]  # nbgrader's own judgement
+
+
+def test_a_run_that_skipped_a_cell_says_so():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_cell("x = 1"), _cell("assert x == 1", execution_count=3, grade=True)]  # "skip-execution"
+    assert zero_unanswered(nb, {0: "ok"}, running=0, why="") == ["cell 2"]
+    assert nb.cells[1].outputs[0].evalue == "this cell was not run"
+    # a stderr output before the kernel froze scores 0 already; an error still says why
+    nb.cells = [_cell("print(1, file=sys.stderr)", [nbformat.v4.new_output("stream", name="stderr")])]
+    assert zero_unanswered(nb, {}, running=0, why="it ran longer than the time limit") == ["cell 1"]
+    assert [o.get("ename") for o in nb.cells[0].outputs] == ["NoReply", None]
 
 
 def test_errors_in_the_learners_cells_are_reasons_failing_tests_are_not():

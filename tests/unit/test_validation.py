@@ -16,6 +16,12 @@ BAD_COURSES = [
     ("negative memory", course(resources={"memory": "-1"}), "resources.memory", "not a size"),
     ("zero memory", course(resources={"memory": "0"}), "resources.memory", "greater than 0"),
     ("ambiguous walltime", course(resources={"walltime": "2h30"}), "resources.walltime", "not a duration"),
+    ("walltime over a year", course(resources={"walltime": "99999h"}), "resources.walltime", "4166d15h is more"),
+    ("walltime over the site's maximum", course(resources={"walltime": "13h"}), "resources.walltime",
+     "13h is over the site's maximum for academic courses, 12h (spawner.max_walltime.academic in unit.yaml)"),
+    ("short course over its maximum", course(kind="short-course", resources={"walltime": "1-00:00:00"}),
+     "resources.walltime", "1d is over the site's maximum for short-course courses, 8h"),
+    ("memory in bits", course(resources={"memory": "2Gb"}), "resources.memory", "a lowercase b means bits"),
     ("cpus as text", course(resources={"cpus": "many"}), "resources.cpus", "valid integer"),
     ("negative gpus", course(resources={"gpus": -1}), "resources.gpus", "greater than or equal to 0"),
     ("partition that is not one word", course(resources={"partition": "cpu --uid=0"}), "resources.partition", "pattern"),
@@ -62,6 +68,12 @@ BAD_SITES = [
      "spawner.slurm.slurmconf", "unknown key"),
     ("start timeout of zero", {**SITE, "spawner": {"start_timeout": "0s"}}, "spawner.start_timeout", "greater than 0"),
     ("culler bad duration", {**SITE, "culler": {"timeout": "1 hour"}}, "culler.timeout", "not a duration"),
+    ("max walltime of no kind", {**SITE, "spawner": {"max_walltime": {"bootcamp": "8h"}}},
+     "spawner.max_walltime.bootcamp[key]", "'academic', 'short-course' or 'project-team'"),
+    ("max walltime over a year", {**SITE, "spawner": {"max_walltime": {"academic": "400d"}}},
+     "spawner.max_walltime.academic", "more than 365 days"),
+    ("max walltime of zero", {**SITE, "spawner": {"max_walltime": {"project-team": "0s"}}},
+     "spawner.max_walltime.project-team", "greater than 0"),
     ("short passwords", {**SITE, "authentication": {"minimum_password_length": 4}}, "authentication.minimum_password_length", "greater than or equal to 8"),
     ("name differs from file", {**SITE, "name": "other"}, "name", "differs from the file name"),
     ("data_dir missing", {k: v for k, v in SITE.items() if k != "data_dir"}, "data_dir", "required"),
@@ -89,6 +101,38 @@ def test_errors_of_several_courses_come_together(write_catalogue):
     with pytest.raises(CatalogueError) as caught:
         load_catalogue(write_catalogue(courses=courses))
     assert {p.file.parent.name for p in caught.value.problems} == {"algo", "stats"}
+
+
+def test_the_site_sets_the_longest_walltime_per_kind_and_every_course_over_it_is_named(write_catalogue):
+    site = {**SITE, "spawner": {"max_walltime": {"academic": "2d"}}}
+    long = {"resources": {"walltime": "30h"}}
+    courses = {
+        "algo": course(**long),  # academic: within the site's 2d
+        "stage": course("stage", kind="short-course", **long),  # its default 8h holds
+        "serre": course("serre", kind="project-team", **long),  # its default 24h holds
+        "algo2": course("algo2", resources={"walltime": "3d"}),
+    }
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(write_catalogue(site=site, courses=courses))
+    assert sorted(str(p).split("courses/")[1] for p in caught.value.problems) == [
+        "algo2/course.yaml: resources.walltime: 3d is over the site's maximum for academic courses, 2d "
+        "(spawner.max_walltime.academic in unit.yaml)",
+        "serre/course.yaml: resources.walltime: 1d6h is over the site's maximum for project-team courses, 1d "
+        "(spawner.max_walltime.project-team in unit.yaml)",
+        "stage/course.yaml: resources.walltime: 1d6h is over the site's maximum for short-course courses, 8h "
+        "(spawner.max_walltime.short-course in unit.yaml)",
+    ]
+
+
+def test_a_course_at_its_kinds_maximum_is_valid(write_catalogue):
+    courses = {
+        "algo": course(resources={"walltime": "12:00:00"}),
+        "stage": course("stage", kind="short-course", resources={"walltime": "8h"}),
+        "serre": course("serre", kind="project-team", resources={"walltime": "24h"}),
+    }
+    catalogue = load_catalogue(write_catalogue(courses=courses))
+    walltimes = {c.slug: c.resources.walltime for c in catalogue.courses}
+    assert walltimes == {"algo": 12 * 3600, "stage": 8 * 3600, "serre": 24 * 3600}
 
 
 def test_duplicate_slugs_are_refused(write_catalogue):
