@@ -152,19 +152,9 @@ def grading_hub(courses: list[dict], grader: str, sources: dict[str, str], base_
 
 def _free_base_port() -> int:
     """Two consecutive free ports (the services of the two courses)."""
-    from tests.services import free_port
+    from tests.services import free_ports
 
-    for _ in range(50):
-        port = free_port()
-        try:
-            import socket
-
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no two consecutive free ports")
+    return free_ports(2)
 
 
 def wait_for_grading(hub: RunningHub, slug: str) -> None:
@@ -234,7 +224,12 @@ def test_the_service_runs_no_code_and_writes_no_file_for_the_web(hub, people):
     r = prof.client.put(f"{prof.prefix}/api/contents/nbgrader_config.py",
                         json={"type": "file", "format": "text", "content": "import os"}, headers=headers)  # fmt: skip
     assert r.status_code == 403
-    assert "import os\n" not in (hub.data / "grading" / ALPHA / "nbgrader_config.py").read_text().splitlines()[0]
+    folder = hub.data / "grading" / ALPHA
+    assert not (folder / "nbgrader_config.py").exists()  # its settings are data: nbgrader_config.json
+    empty = {"type": "file", "format": "text", "content": "{}"}
+    r = prof.client.put(f"{prof.prefix}/api/contents/nbgrader_config.json", json=empty, headers=headers)
+    assert r.status_code == 403
+    assert json.loads((folder / "nbgrader_config.json").read_text())["CourseDirectory"]["course_id"] == ALPHA
 
 
 # --- the whole loop ----------------------------------------------------------------------------

@@ -3,7 +3,6 @@ cluster (slurm.py), PostgreSQL (postgres.py), podman containers (podman.py). The
 they share are here."""
 
 import contextlib
-import itertools
 import os
 import pwd
 import socket
@@ -14,23 +13,44 @@ import psutil
 
 
 # Under pytest-xdist each worker picks ports in a range of its own, below the kernel's ephemeral
-# range: a port one worker found free cannot be taken by the other before its service binds it.
+# range, in turn: a port one worker found free cannot be taken by the other before its service
+# binds it, nor handed out twice by the same worker.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 _PORTS_PER_WORKER = 2000
 _FIRST_PORT = 10000 + int(_WORKER.removeprefix("gw") or 0) * _PORTS_PER_WORKER
-_next_port = itertools.cycle(range(_FIRST_PORT, _FIRST_PORT + _PORTS_PER_WORKER)) if _WORKER else None
+_next_port = _FIRST_PORT
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> int:
+    """The first of ``count`` consecutive TCP ports free on ``host`` ("" for every address), for
+    services numbered from a base port."""
+    global _next_port
+    for _ in range(_PORTS_PER_WORKER):
+        if _WORKER:
+            if _next_port + count > _FIRST_PORT + _PORTS_PER_WORKER:
+                _next_port = _FIRST_PORT
+            first, _next_port = _next_port, _next_port + count
+        else:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                first = s.getsockname()[1]
+        if all(_bindable(host, first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports on {host or 'any address'}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` ("" for every address)."""
-    while True:
-        with socket.socket() as s:
-            port = next(_next_port) if _next_port else 0
-            try:
-                s.bind((host, port))
-            except OSError:
-                continue  # taken by something of this worker's, or by the machine
-            return s.getsockname()[1]
+    return free_ports(1, host)
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

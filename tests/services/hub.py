@@ -28,7 +28,7 @@ from spawners.local import ACCOUNT_COMMENT
 from hub_config.catalogue import load_catalogue
 from hub_config.launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
 from hub_config.secrets import ensure_demo_logins, load_secrets
-from tests.services import free_port
+from tests.services import free_port, free_ports
 
 
 def course(slug: str, instructors: list[str], learners: list[str], **extra) -> dict:
@@ -93,6 +93,8 @@ class RunningHub:
             **(site or {}),
         }
         site["gallery"] = {"port": free_port(), **site.get("gallery", {})}  # the demo gallery service
+        # one formgrader per course with assignments, on consecutive ports from this one
+        site["formgraders"] = {"port": free_ports(max(1, len(courses))), **site.get("formgraders", {})}
         self.site_file = self.root / "test.yaml"
         self.site_file.write_text(yaml.safe_dump(site))
         self.catalogue = load_catalogue(self.site_file)
