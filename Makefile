@@ -16,7 +16,7 @@ APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
 APT_TEST := chromium $(APT_SLURM) postgresql sudo podman runc
 PYTEST_ARGS ?=
 
-.PHONY: up down test test-unit bench-spawn bench-slurm bench-grade bench-voila docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
+.PHONY: up down test lint test-unit bench-spawn bench-slurm bench-grade bench-voila bench-catalogue docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
 
 # SITE=slurm: Mesolys in a box, a Slurm cluster on this machine (make slurm-up) and the hub on it.
 up: deps $(if $(filter slurm,$(SITE)),slurm-site)
@@ -28,6 +28,9 @@ down: deps
 # Two workers (pytest-xdist): a module's tests stay on one (tests/conftest.py); the 30 slowest are listed.
 test: test-deps
 	$(VENV)/bin/pytest -ra -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
+
+lint: test-deps
+	$(VENV)/bin/ruff check .
 
 test-unit: test-deps
 	$(VENV)/bin/pytest -ra tests/unit $(PYTEST_ARGS)
@@ -46,6 +49,10 @@ bench-grade: test-deps
 # Voilà demo pages in Chromium: stock `voila <demo>` against our gallery, and stalls (~6 min).
 bench-voila: test-deps
 	$(PY) -m tests.bench.voila
+
+# The running hub's catalogue: cached on its files' stats against parsed at each call (~20 s).
+bench-catalogue: deps
+	$(PY) -m tests.bench.catalogue
 
 # A real Slurm cluster on this machine (state, logs: var/slurm). Root only.
 slurm-up: slurm-deps

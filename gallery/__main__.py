@@ -13,6 +13,7 @@ import pwd
 import shutil
 import tempfile
 
+from hub_config import names
 from hub_config.catalogue import load_catalogue
 
 
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gallery", description=__doc__.splitlines()[0])
     parser.add_argument("site_file")
     parser.add_argument("--port", type=int, help="default: the site's gallery.port")
-    parser.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/gallery/"))
+    default_prefix = names.service_prefix(names.GALLERY_SERVICE)
+    parser.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", default_prefix))
     args = parser.parse_args(argv)
     settings = load_catalogue(args.site_file).site.gallery
     if os.geteuid() == 0:

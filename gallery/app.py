@@ -18,13 +18,13 @@ import tornado.web
 from jupyter_server.base.handlers import FileFindHandler, JupyterHandler
 from jupyter_server.services.kernels.handlers import KernelHandler
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterlab_server.themes_handler import ThemesHandler
 from tornado.httputil import url_concat
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Unicode
 from voila.app import Voila
 from voila.static_file_handler import MultiStaticFileHandler, TemplateStaticFileHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
-from jupyterlab_server.themes_handler import ThemesHandler
 
 from hub_config.catalogue import LiveCatalogue
 
@@ -72,7 +72,7 @@ class GalleryHandler(JupyterHandler):
     """Pages of ours: the hub user (if any), the catalogue, our templates."""
 
     @property
-    def gallery(self) -> "GalleryApp":
+    def gallery(self) -> GalleryApp:
         return self.settings["gallery"]
 
     async def hub_user(self) -> str | None:
@@ -136,7 +136,7 @@ class DemoHandler(GalleryHandler):
             return self.login_redirect()
         if access == "forbidden":
             raise tornado.web.HTTPError(403, f"{entry.key} is for the members of {entry.course.slug}")
-        self.xsrf_token  # sets the _xsrf cookie that the page's shutdown beacon sends back
+        _ = self.xsrf_token  # sets the _xsrf cookie that the page's shutdown beacon sends back
         notebook_path = str(path.relative_to(self.gallery.root))
         try:
             rendered = await self.gallery.kernels.page(entry, notebook_path)

@@ -156,7 +156,7 @@ class DemoKernels:
             if not done:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-                raise asyncio.TimeoutError()
+                raise TimeoutError()
             html = task.result()
             alive = await ensure_async(self.km.get_kernel(kernel_id).is_alive())
         except BaseException:
@@ -175,7 +175,7 @@ class DemoKernels:
             for attempt in (1, 2):
                 try:
                     return await self._render_once(entry, notebook_path)
-                except (asyncio.TimeoutError, KernelDied) as err:
+                except (TimeoutError, KernelDied) as err:
                     self.renders_given_up += 1
                     self.log.warning(
                         "Demo %s: %s (attempt %s); its kernel is shut down",

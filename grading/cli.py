@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -11,20 +10,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from hub_config.catalogue import UnknownCourse
+from hub_config.site_option import catalogue_or_exit, site_option
+
 from .autograde.course import Course, SubmissionError
-from .autograde.engine import Settings, Summary, grade_local
+from .autograde.engine import Summary, grade_local
+from .autograde.on_submit import settings_for
 from .courses import course_dir as grading_course_dir
-
-
-def settings_for(catalogue, course) -> Settings:
-    """Resolve the course's autograde limits and the site's grading settings."""
-    site, auto = catalogue.site, course.autograde
-    work_dir = site.grading.work_dir if site.grading.work_dir.is_absolute() else catalogue.data_dir / site.grading.work_dir
-    user = site.grading.user if os.geteuid() == 0 else None  # not root: the current account runs them
-    hide = tuple(str(p) for p in (catalogue.data_dir, catalogue.courses_dir) if p.exists())
-    return Settings(timeout=auto.timeout, total_timeout=auto.total_timeout, memory=auto.memory,
-                    processes=auto.processes, max_output=auto.max_output, preload=tuple(auto.preload),
-                    user=user, work_dir=work_dir, hide=hide)  # fmt: skip
 
 
 @click.command()
@@ -38,8 +30,7 @@ def settings_for(catalogue, course) -> Settings:
 @click.option("--course-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The nbgrader course folder (source/, submitted/, gradebook.db). Default: the course's folder.")
 @click.option("--feedback", is_flag=True, help="Also generate each learner's feedback (nbgrader generate_feedback).")
-@click.option("--site", default=lambda: os.environ.get("AILYS_SITE", "local"), show_default="local or $AILYS_SITE",
-              help="Site name (hub_config/sites/<name>.yaml) or path to a site file.")  # fmt: skip
+@site_option
 def grade(course: str, assignment: str, backend: str, workers: int | None, only_new: bool,
           course_dir: Path | None, feedback: bool, site: str) -> None:  # fmt: skip
     """Autograde the collected submissions of ASSIGNMENT in COURSE (a course slug).
@@ -48,14 +39,12 @@ def grade(course: str, assignment: str, backend: str, workers: int | None, only_
     that submission only, without network, as the site's grading account. Results go to the
     gradebook; a broken or hostile submission gets zero and a reason in its feedback.
     """
-    from hub_config.cli import _catalogue
-
     logging.getLogger("ailys.grade").setLevel(logging.ERROR)
-    catalogue = _catalogue(site)
+    catalogue = catalogue_or_exit(site)
     try:
         model = catalogue.course(course)
-    except StopIteration:
-        raise click.BadParameter(f"no course {course!r} in {catalogue.courses_dir}", param_hint="COURSE") from None
+    except UnknownCourse as err:
+        raise click.BadParameter(str(err), param_hint="COURSE") from None
     names = [a.name for a in model.assignments]
     if names and assignment not in names:
         raise click.BadParameter(f"{assignment!r} is not an assignment of {course} ({', '.join(names)})",

@@ -2,7 +2,7 @@
 
     <data_dir>/grading/<slug>/          0700, the hub's account: no learner can read it
         source/<assignment>/            copied from courses/<slug>/source/ (newer files win)
-        nbgrader_config.py              written here at every start: course id, gradebook, exchange
+        nbgrader_config.json            written here at every start: course id, gradebook, exchange
         gradebook.db                    SQLite, unless a PostgreSQL URL is configured
         release/ submitted/ autograded/ feedback/      nbgrader's own folders
 
@@ -13,6 +13,7 @@ The per-course grading service (service.py) calls ``prepare_course`` when it sta
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 from hub_config.schema import Course
 
 GRADING_DIR = "grading"
+# Data, not code: nbgrader (traitlets) loads nbgrader_config.json as it loads nbgrader_config.py.
+CONFIG_FILE = "nbgrader_config.json"
 # Sanitize passes of nbgrader's autograde, with our tamper check first (it must see the
 # learner's cells before OverwriteCells puts the originals back).
 SANITIZE = [
@@ -57,34 +60,35 @@ def gradebook_url(catalogue, course: Course) -> str:
     return f"sqlite:///{course_dir(catalogue, course.slug) / 'gradebook.db'}"
 
 
-def graded_courses(catalogue) -> list[Course]:
-    """Courses that have assignments, in the order that gives their services' ports."""
-    return sorted((c for c in catalogue.courses if c.assignments), key=lambda c: c.slug)
-
-
-def nbgrader_config(catalogue, course: Course) -> str:
-    """The course folder's nbgrader_config.py: what formgrader, nbgrader's commands and
-    `ailys grade` read there."""
-    from hub_config.appliers.exchange import SERVICE
-
+def nbgrader_config(catalogue, course: Course) -> dict:
+    """The course folder's nbgrader settings (CONFIG_FILE): what formgrader, nbgrader's commands
+    and `ailys grade` read there. Plain data: traitlets loads it, nothing runs."""
     from .exchange.client import FACTORY
 
-    exchange = f"{catalogue.site.listen.base_url}services/{SERVICE}/"
-    lines = [
-        "# Written by grading/courses.py at every start of the course's grading service: edits are lost.",
-        "c = get_config()  # noqa: F821",
-        f"c.CourseDirectory.course_id = {course.slug!r}",
-        f"c.CourseDirectory.root = {str(course_dir(catalogue, course.slug))!r}",
-        f"c.CourseDirectory.db_url = {gradebook_url(catalogue, course)!r}",
-        f"c.Autograde.sanitize_preprocessors = {SANITIZE!r}",
-        f"c.GenerateFeedback.preprocessors = {FEEDBACK!r}",
-        "# Every exchange operation goes to the hub's exchange service, as this course's grading service.",
-        *(f"c.ExchangeFactory.{step} = {cls!r}" for step, cls in FACTORY.items()),
-        f"c.HubExchange.path_includes_course = True",
-        "import os",
-        f"c.HubExchange.service_url = os.environ.get('AILYS_EXCHANGE_URL', {exchange!r})",
-    ]
-    return "\n".join(lines) + "\n"
+    return {
+        "CourseDirectory": {
+            "course_id": course.slug,
+            "root": str(course_dir(catalogue, course.slug)),
+            "db_url": gradebook_url(catalogue, course),
+        },
+        "Autograde": {"sanitize_preprocessors": SANITIZE},
+        "GenerateFeedback": {"preprocessors": FEEDBACK},
+        # Every exchange operation goes to the hub's exchange service, as this course's grading
+        # service; HubExchange.service_url is left to its default, $AILYS_EXCHANGE_URL.
+        "ExchangeFactory": dict(FACTORY),
+        "HubExchange": {"path_includes_course": True},
+    }
+
+
+def write_nbgrader_config(root: Path, settings: dict) -> Path:
+    """Write CONFIG_FILE in the course folder, and remove a nbgrader_config.py of older versions:
+    nbgrader would merge both, and two files could disagree."""
+    path = root / CONFIG_FILE
+    tmp = path.with_name(f".{CONFIG_FILE}.tmp")
+    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)  # never half a file for a formgrader reading it
+    (root / "nbgrader_config.py").unlink(missing_ok=True)
+    return path
 
 
 def copy_source(src: Path, dest: Path) -> list[str]:
@@ -127,7 +131,7 @@ def prepare_course(catalogue, course: Course) -> Path:
     if source.is_dir():
         copy_source(source, root / "source")
     (root / "source").mkdir(exist_ok=True)
-    (root / "nbgrader_config.py").write_text(nbgrader_config(catalogue, course))
+    write_nbgrader_config(root, nbgrader_config(catalogue, course))
     alembic_on_path()
     with Gradebook(gradebook_url(catalogue, course), course.slug) as gb:
         for assignment in course.assignments:

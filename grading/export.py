@@ -25,6 +25,9 @@ from pathlib import Path
 
 import click
 
+from hub_config.catalogue import UnknownCourse
+from hub_config.site_option import catalogue_or_exit, site_option
+
 from .courses import course_dir, due_utc, gradebook_url
 
 
@@ -171,21 +174,18 @@ def grades() -> None:
 @click.argument("course")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder of <course>-grades.csv and <course>-grades.json.")
-@click.option("--site", default=lambda: os.environ.get("AILYS_SITE", "local"), show_default="local or $AILYS_SITE",
-              help="Site name (hub_config/sites/<name>.yaml) or path to a site file.")  # fmt: skip
+@site_option
 def export(course: str, out_dir: Path, site: str) -> None:
     """Write COURSE's grades as a CSV for Moodle's grade import, and as JSON.
 
     One row per learner: username, email (course.yaml grades.emails), one column per assignment,
     the total, and notes (late submissions by the course's late policy, changed test cells).
     """
-    from hub_config.cli import _catalogue
-
-    catalogue = _catalogue(site)
+    catalogue = catalogue_or_exit(site)
     try:
         model = catalogue.course(course)
-    except StopIteration:
-        raise click.BadParameter(f"no course {course!r} in {catalogue.courses_dir}", param_hint="COURSE") from None
+    except UnknownCourse as err:
+        raise click.BadParameter(str(err), param_hint="COURSE") from None
     if not model.assignments:
         raise click.ClickException(f"course {course} has no assignments in its course.yaml: nothing to export")
     db = gradebook_url(catalogue, model)
@@ -196,7 +196,7 @@ def export(course: str, out_dir: Path, site: str) -> None:
     rows = gather(catalogue, model)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{course}-grades.csv", out_dir / f"{course}-grades.json"]
-    for path, text in zip(paths, (to_csv(model, rows), to_json(model, rows))):
+    for path, text in zip(paths, (to_csv(model, rows), to_json(model, rows)), strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.chmod(tmp, 0o600)  # grades and emails: the exporting account's only

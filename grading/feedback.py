@@ -3,7 +3,7 @@
 nbgrader's GenerateFeedback renders the autograded notebook as it is, and autograding puts the
 instructor's test cells back whole: hidden tests included, and a failing hidden test's traceback
 quotes its line. ``HideHiddenTests`` (added to ``GenerateFeedback.preprocessors`` by the course
-folder's nbgrader_config.py, which `ailys grade --feedback` reads too) removes the hidden
+folder's nbgrader_config.json, which `ailys grade --feedback` reads too) removes the hidden
 regions from the cells, and replaces an error output that quotes any hidden line by a short
 note: the learner sees that a hidden test failed, not what it checks.
 """

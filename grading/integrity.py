@@ -1,7 +1,7 @@
 """Submissions whose read-only or test cells were changed: found, flagged, graded on the originals.
 
 nbgrader's OverwriteCells already puts the instructor's version of every locked cell back before
-grading, silently. ``FlagTampering`` runs just before it (course folder's nbgrader_config.py,
+grading, silently. ``FlagTampering`` runs just before it (course folder's nbgrader_config.json,
 ``Autograde.sanitize_preprocessors``, which `ailys grade` reads too): it compares the learner's
 notebook with the gradebook's source cells and, when a locked cell was edited, deleted or
 turned into another kind, flags the submitted notebook in the gradebook (the flag formgrader

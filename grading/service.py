@@ -10,8 +10,8 @@ default page, and its exchange classes are ours, so release, collect and feedbac
 the exchange service with this service's own token.
 
 What it does not offer, because it runs as the hub's account: no JupyterLab, no terminal, no
-kernel (nothing an instructor types runs here), and its files are read-only through the web (nbgrader_config.py is
-code; the assignments' sources come from the course repository). Autograde, from the
+kernel (nothing an instructor types runs here), and its files are read-only through the web (nbgrader_config.json
+is written at each start; the assignments' sources come from the course repository). Autograde, from the
 formgrader's button too, runs each submission sandboxed as the grading account (`ailys grade`'s
 engine), never in this process; this service's own token ($JUPYTERHUB_API_TOKEN, for the exchange)
 stays here: the engine's workers, templates and kernels start from the grading path's allow-list
@@ -106,22 +106,40 @@ def sandboxed_autograde(assignment: str, student: str) -> dict:
     return {"success": True, "log": log}
 
 
-def _load_jupyter_server_extension(serverapp) -> None:
-    """formgrader, with its autograde answered by the sandboxed engine."""
-    from nbgrader.server_extensions.formgrader import apihandlers, formgrader
+def use_sandboxed_autograde() -> type:
+    """Point formgrader's autograde route at the sandboxed engine, in formgrader's own handler
+    list (``apihandlers.default_handlers``, read when formgrader loads). Called when this
+    service's server loads its extension, never on import; calling it again changes nothing.
+    Returns the handler class now in the list."""
+    from nbgrader.server_extensions.formgrader import apihandlers
     from nbgrader.server_extensions.formgrader.base import check_notebook_dir, check_xsrf
 
-    class AutogradeHandler(apihandlers.BaseApiHandler):
+    handlers = apihandlers.default_handlers
+    ours = next((h for _, h, *_ in handlers if getattr(h, "ailys_sandboxed", False)), None)
+    if ours is not None:
+        return ours
+
+    class SandboxedAutogradeHandler(apihandlers.BaseApiHandler):
+        ailys_sandboxed = True
+
         @web.authenticated
         @check_xsrf
         @check_notebook_dir
         def post(self, assignment_id, student_id):
             self.write(json.dumps(sandboxed_autograde(assignment_id, student_id)))
 
-    apihandlers.default_handlers[:] = [
-        (pattern, AutogradeHandler if handler is apihandlers.AutogradeHandler else handler)
-        for pattern, handler in apihandlers.default_handlers
+    handlers[:] = [
+        (pattern, SandboxedAutogradeHandler if handler is apihandlers.AutogradeHandler else handler, *rest)
+        for pattern, handler, *rest in handlers
     ]
+    return SandboxedAutogradeHandler
+
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    """formgrader, with its autograde answered by the sandboxed engine."""
+    from nbgrader.server_extensions.formgrader import formgrader
+
+    use_sandboxed_autograde()
     formgrader.load_jupyter_server_extension(serverapp)
 
 
@@ -146,7 +164,7 @@ def singleuser_argv(root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hub_config.catalogue import load_catalogue
+    from hub_config.catalogue import UnknownCourse, load_catalogue
 
     from .courses import prepare_course
 
@@ -154,8 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     catalogue = load_catalogue(site_file)
     try:
         course = catalogue.course(slug)
-    except StopIteration:
-        sys.exit(f"grading service: no course {slug!r} in {catalogue.courses_dir}")
+    except UnknownCourse as err:
+        sys.exit(f"grading service: {err}")
     root = prepare_course(catalogue, course)
     bindir = str(Path(sys.executable).parent)
     env = {
@@ -166,7 +184,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     env.pop("JUPYTER_CONFIG_PATH", None)  # never the learners' settings
     env.pop("JUPYTER_CONFIG_DIR", None)
-    os.chdir(root)  # formgrader and nbgrader read nbgrader_config.py from here
+    # formgrader and nbgrader read nbgrader_config.json from here. Their warning "No nbgrader_config.py
+    # file found" is about the name only: traitlets loads the .json beside where the .py would be.
+    os.chdir(root)
     argv = singleuser_argv(root)
     print(f"grading service {slug}: {root}", flush=True)
     os.execve(argv[0], argv, env)

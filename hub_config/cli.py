@@ -16,37 +16,12 @@ from traitlets.config import Config
 
 from . import docs as reference_docs
 from .appliers import apply_all
-from .catalogue import Catalogue, CatalogueError, load_catalogue
+from .catalogue import Catalogue
 from .launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
 from .secrets import Secrets, ensure_demo_logins, load_secrets
+from .site_option import catalogue_or_exit, site_option
 from .sources import course_warnings
 from .sync import hub_api_for, sync
-
-SITES = Path(__file__).parent / "sites"
-
-
-def _site_file(site: str) -> Path:
-    """A site name (local, slurm, ...) or a path to a site file."""
-    path = SITES / f"{site}.yaml" if "/" not in site and not site.endswith(".yaml") else Path(site)
-    if not path.is_file():
-        raise click.BadParameter(f"no site file {path}", param_hint="--site")
-    return path
-
-
-def _catalogue(site: str) -> Catalogue:
-    try:
-        return load_catalogue(_site_file(site))
-    except CatalogueError as err:
-        click.echo(f"The catalogue is invalid ({len(err.problems)} problems):", err=True)
-        for problem in err.problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(1)
-
-
-site_option = click.option(
-    "--site", default=lambda: os.environ.get("AILYS_SITE", "local"), show_default="local or $AILYS_SITE",
-    help="Site name (hub_config/sites/<name>.yaml) or path to a site file.",
-)  # fmt: skip
 
 
 @click.group()
@@ -58,7 +33,7 @@ def main() -> None:
 @site_option
 def validate(site: str) -> None:
     """Check the site file and every course folder; list all problems, then warnings."""
-    catalogue = _catalogue(site)
+    catalogue = catalogue_or_exit(site)
     for course in catalogue.courses:  # test cells that a learner's value could answer itself
         for weak in course_warnings(catalogue.courses_dir / course.slug):
             click.echo(f"warning: {weak}", err=True)
@@ -76,7 +51,7 @@ def rendered_config(catalogue: Catalogue) -> dict:
 @site_option
 def render(site: str) -> None:
     """Print the hub configuration the site and its courses produce (secrets masked)."""
-    click.echo(json.dumps(rendered_config(_catalogue(site)), indent=2, sort_keys=True))
+    click.echo(json.dumps(rendered_config(catalogue_or_exit(site)), indent=2, sort_keys=True))
 
 
 @main.group(invoke_without_command=True)
@@ -87,7 +62,7 @@ def courses(ctx: click.Context, site: str) -> None:
     ctx.obj = site
     if ctx.invoked_subcommand:
         return
-    catalogue = _catalogue(site)
+    catalogue = catalogue_or_exit(site)
     for c in catalogue.courses:
         click.echo(
             f"{c.slug:<20} {c.kind:<14} {c.start} → {c.end}  {len(c.instructors)} staff, "
@@ -99,7 +74,7 @@ def courses(ctx: click.Context, site: str) -> None:
 @click.pass_obj
 def courses_sync(site: str) -> None:
     """Bring the running hub's groups and memberships up to date with the course folders."""
-    catalogue = _catalogue(site)
+    catalogue = catalogue_or_exit(site)
     try:
         changes = sync(catalogue, hub_api_for(catalogue))
     except (httpx.HTTPError, RuntimeError) as err:
@@ -164,7 +139,7 @@ def shutdown_hub(catalogue: Catalogue) -> None:
 @site_option
 def up(site: str) -> None:
     """Start the proxy and the hub of a site in the foreground; Ctrl-C stops them."""
-    catalogue = _catalogue(site)
+    catalogue = catalogue_or_exit(site)
     data = catalogue.data_dir
     data.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
@@ -235,7 +210,7 @@ def _hub_answers(catalogue: Catalogue) -> bool:
 @site_option
 def down(site: str) -> None:
     """Stop the learner servers, the hub and the proxy of a site started by `ailys up`."""
-    catalogue = _catalogue(site)
+    catalogue = catalogue_or_exit(site)
     if _hub_answers(catalogue):
         shutdown_hub(catalogue)
         click.echo("hub and learner servers stopping")

@@ -1,6 +1,6 @@
 # The hub's configuration: it only orders the layers. Each layer lives in hub_config/.
 #   1. the site (AILYS_SITE, default sites/local.yaml) and its courses, validated
-#   2. one applier per concern (hub_config/appliers/)
+#   2. one applier per concern (hub_config/appliers/); for a Slurm site, the job's port-report handler
 #   3. local overrides: <data_dir>/jupyterhub_config.d/*.py, in name order
 import os
 import sys
@@ -19,6 +19,13 @@ except CatalogueError as err:
     sys.exit(f"AILyS Hub: not starting, the catalogue is invalid:\n{err}")
 
 apply_all(c, catalogue, load_secrets(catalogue.data_dir))
+
+if catalogue.site.spawner.kind == "slurm":
+    # The job's port report (spawners/slurm/port_report.py): JupyterHub has no setting for a
+    # spawner's API handler, so it is added to JupyterHub's list before the hub builds its handlers.
+    from spawners.slurm import install_port_handler
+
+    install_port_handler()
 
 for drop_in in sorted((catalogue.data_dir / "jupyterhub_config.d").glob("*.py")):
     exec(compile(drop_in.read_text(), drop_in, "exec"), {"c": c})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from . import names
 from .catalogue import Catalogue
 from .secrets import Secrets
 
@@ -80,7 +81,8 @@ def service_prefixes(catalogue: Catalogue, secrets: Secrets) -> set[str]:
     from .appliers import apply_all
 
     services = apply_all(Config(), catalogue, secrets).JupyterHub.services
-    return {f"{catalogue.site.listen.base_url.rstrip('/')}/services/{s['name']}/" for s in services if s.get("url")}
+    base_url = catalogue.site.listen.base_url
+    return {names.service_prefix(s["name"], base_url) for s in services if s.get("url")}
 
 
 def wait_for_hub(catalogue: Catalogue, secrets: Secrets, timeout: float = 60, alive=lambda: True) -> None:

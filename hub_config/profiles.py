@@ -2,7 +2,7 @@
 
 A learner may start the environment of each course they belong to (group course-<slug>, or
 staff-<slug> for its instructors), with that course's resources as defaults and limits. The
-spawner calls ``CourseProfiles`` on each launch form and each start (spawners/slurm.py, trait
+spawner calls ``CourseProfiles`` on each launch form and each start (spawners/slurm/, trait
 ``profiles``), so a course added on disk is offered without a restart.
 """
 

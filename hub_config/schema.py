@@ -17,14 +17,24 @@ from typing import Annotated, Literal, get_args
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
-from .units import Bytes, Seconds, format_duration
+from . import names
+from .units import format_duration, parse_duration, parse_size
+
+# Field types: the file says "4G" or "1h30m" (a unit always, hub_config/units.py), the model holds
+# bytes or seconds.
+Bytes = Annotated[int, BeforeValidator(parse_size), WithJsonSchema({"type": "string", "examples": ["4G"]})]
+Seconds = Annotated[
+    int, BeforeValidator(parse_duration), WithJsonSchema({"type": "string", "examples": ["1h30m"]})
+]
 
 Username = Annotated[
     str,
@@ -155,7 +165,7 @@ class LocalSpawner(Strict):
 
 
 class SlurmSettings(Strict):
-    """Learner servers as Slurm jobs (Mesolys), through spawners/slurm.py (batchspawner underneath)."""
+    """Learner servers as Slurm jobs (Mesolys), through spawners/slurm/."""
 
     slurm_conf: Path | None = Field(
         None,
@@ -586,8 +596,8 @@ class Course(Strict):
 
     @property
     def learner_group(self) -> str:
-        return f"course-{self.slug}"
+        return names.course_group(self.slug)
 
     @property
     def staff_group(self) -> str:
-        return f"staff-{self.slug}"
+        return names.staff_group(self.slug)

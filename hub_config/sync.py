@@ -12,16 +12,16 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 import click
 import httpx
 
+from . import names
 from .appliers.access import course_groups
 from .catalogue import Catalogue, CatalogueError, load_catalogue
 from .secrets import ensure_demo_logins, load_secrets
-
-COURSE_GROUP_PREFIXES = ("course-", "staff-")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +61,26 @@ def plan(catalogue: Catalogue, hub_users: set[str], hub_groups: dict[str, set[st
         create_groups=sorted(set(wanted) - set(hub_groups)),
         add=add,
         remove=remove,
-        delete_groups=sorted(g for g in hub_groups if g.startswith(COURSE_GROUP_PREFIXES) and g not in wanted),
+        delete_groups=sorted(g for g in hub_groups if names.course_of_group(g) and g not in wanted),
     )
+
+
+# With this media type the hub answers {items, _pagination}; without it, a silently truncated list.
+PAGED = {"Accept": "application/jupyterhub-pagination+json"}
+
+
+def all_pages(page_at: Callable[[int], dict]) -> list:
+    """Every item of a paged hub listing; ``page_at(offset)`` is one page as the hub answers it."""
+    items, offset = [], 0
+    while True:
+        page = page_at(offset)
+        items += page["items"]
+        after = (page.get("_pagination") or {}).get("next")
+        if not after:
+            return items
+        if after["offset"] <= offset:
+            raise RuntimeError(f"hub API paging does not advance past offset {offset}")
+        offset = after["offset"]
 
 
 class HubAPI:
@@ -71,15 +89,21 @@ class HubAPI:
     def __init__(self, url: str, token: str):
         self.client = httpx.Client(base_url=url.rstrip("/") + "/", headers={"Authorization": f"token {token}"}, timeout=30)
 
-    def _call(self, method: str, path: str, json=None):
-        r = self.client.request(method, path, json=json)
+    def _call(self, method: str, path: str, json=None, **request):
+        r = self.client.request(method, path, json=json, **request)
         if r.status_code >= 400:
             raise RuntimeError(f"hub API {method} {path}: {r.status_code} {r.text[:300]}")
         return r.json() if r.content else None
 
+    def _listing(self, path: str) -> list[dict]:
+        # The hub caps the limit at its api_page_max_limit (200 by default): ask for more, take pages.
+        return all_pages(
+            lambda offset: self._call("GET", path, params={"offset": offset, "limit": 1000}, headers=PAGED)
+        )
+
     def state(self) -> tuple[set[str], dict[str, set[str]]]:
-        users = {u["name"] for u in self._call("GET", "users")}
-        groups = {g["name"]: set(g["users"]) for g in self._call("GET", "groups")}
+        users = {u["name"] for u in self._listing("users")}
+        groups = {g["name"]: set(g["users"]) for g in self._listing("groups")}
         return users, groups
 
     def apply(self, p: Plan) -> None:

@@ -1,1 +1,3 @@
-"""Where learner sessions run. Depends on the Jupyter ecosystem only, never on hub_config."""
+"""Where learner sessions run. Depends on the Jupyter ecosystem only, and of hub_config only on
+its dependency-free names and units modules (hub_config/names.py, hub_config/units.py): the hub's
+configuration sets their traits."""

@@ -18,6 +18,8 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Float, Unicode
 
+from hub_config.names import course_of_group
+
 from .accounts import SystemAccountGuard
 from .ready import answers
 
@@ -110,10 +112,9 @@ class LocalSpawner(SystemAccountGuard, LocalProcessSpawner):
         self.home.chmod(0o700)
         if owner:
             os.chown(self.home, uid, gid)
-        for group in groups:
-            slug = group.partition("-")[2]
+        for slug in filter(None, map(course_of_group, groups)):
             material = Path(self.courses_dir) / slug / "material"
-            if group.startswith(("course-", "staff-")) and material.is_dir():
+            if material.is_dir():
                 (self.home / slug).mkdir(exist_ok=True)
                 copied = copy_missing(material, self.home / slug, uid, gid)
                 if copied:

@@ -8,7 +8,7 @@ async def answers(address: str, port: int, timeout: float = 2) -> bool:
     """True once something accepts TCP connections at address:port."""
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     return True

@@ -32,10 +32,15 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import (
-    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
 )  # fmt: skip
 from traitlets import List
-from traitlets.config import Config, PyFileConfigLoader
+from traitlets.config import Config, JSONFileConfigLoader, PyFileConfigLoader
+
 from ..integrity import released
 from .cheats import withhold
 
@@ -77,9 +82,14 @@ class Course:
         alembic_on_path()
         self.root = Path(root).resolve()
         self.config = Config()
-        config_file = self.root / "nbgrader_config.py"
-        if config_file.exists():  # the instructor's own nbgrader settings, as stock nbgrader reads them
-            self.config.merge(PyFileConfigLoader(config_file.name, path=str(self.root)).load_config())
+        # The folder's nbgrader settings, as stock nbgrader reads them: nbgrader_config.json (what
+        # grading/courses.py writes), after a nbgrader_config.py of a folder made by hand.
+        for name, loader in (
+            ("nbgrader_config.py", PyFileConfigLoader),
+            ("nbgrader_config.json", JSONFileConfigLoader),
+        ):
+            if (self.root / name).exists():
+                self.config.merge(loader(name, path=str(self.root)).load_config())
         self.config.CourseDirectory.root = str(self.root)
         if course_id:
             self.config.CourseDirectory.course_id = course_id

@@ -13,9 +13,9 @@ import pwd
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .course import Course, Outcome, SubmissionError
 from .execute import Job

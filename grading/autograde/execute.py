@@ -28,14 +28,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
 from queue import Empty
 
+import nbformat
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import ensure_async
 from jupyter_client.provisioning import LocalProvisioner
+from jupyter_core.utils import ensure_async
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 
@@ -268,15 +267,15 @@ def run_job(job: Job) -> dict:
         ep = SandboxedExecute(job.max_output, timeout=job.timeout, km=km, shutdown_kernel="immediate")
         ep.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
         remaining = deadline - time.monotonic()
-        killed = threading.Event()
+        killed, done = threading.Event(), threading.Event()
 
-        def watchdog() -> None:
+        # this notebook's own events and kernels, bound now: the loop rebinds the names
+        def watchdog(done=done, killed=killed, kernels=kernels, remaining=remaining) -> None:
             if not done.wait(max(0.0, remaining)):
                 killed.set()
                 for k in kernels:
                     k.kill()
 
-        done = threading.Event()
         guard = threading.Thread(target=watchdog, daemon=True)
         guard.start()
         try:

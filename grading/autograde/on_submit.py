@@ -15,6 +15,7 @@ exchange's hub token) never reaches the kernel: workers start from the allow-lis
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,17 @@ def grade_submission(
                   feedback if feedback.is_dir() else None)  # fmt: skip
 
 
+def settings_for(catalogue, course) -> Settings:
+    """Resolve the course's autograde limits and the site's grading settings."""
+    site, auto = catalogue.site, course.autograde
+    work_dir = site.grading.work_dir if site.grading.work_dir.is_absolute() else catalogue.data_dir / site.grading.work_dir
+    user = site.grading.user if os.geteuid() == 0 else None  # not root: the current account runs them
+    hide = tuple(str(p) for p in (catalogue.data_dir, catalogue.courses_dir) if p.exists())
+    return Settings(timeout=auto.timeout, total_timeout=auto.total_timeout, memory=auto.memory,
+                    processes=auto.processes, max_output=auto.max_output, preload=tuple(auto.preload),
+                    user=user, work_dir=work_dir, hide=hide)  # fmt: skip
+
+
 def settings_from_catalogue(catalogue, slug: str) -> Settings:
     """The course's autograde limits and the site's grading account, as `ailys grade` uses them."""
-    from ..cli import settings_for
-
     return settings_for(catalogue, catalogue.course(slug))

@@ -49,9 +49,9 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from . import guard
 
@@ -169,7 +169,7 @@ def hide_paths(request: KernelRequest) -> None:
         if not path or not os.path.isdir(path):  # gone too when a folder hidden before held it
             continue
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m" if path in tmp else "mode=755,size=1m")
-    for path, fd in zip(back, keep):
+    for path, fd in zip(back, keep, strict=True):
         os.makedirs(path, exist_ok=True)  # on a tmpfs now, when a hidden folder held it
         _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)
         os.close(fd)

@@ -26,9 +26,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable
 
 from .course import Course, Outcome, SubmissionError
 from .engine import Settings, Summary, make_job, record_result, select, work_root
@@ -166,7 +166,7 @@ def _run_array(course, assignment, settings, grading, root: Path, jobs, env, don
     except (SlurmError, TimeoutError) as error:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             subprocess.run(["scancel", job_id], env=env, capture_output=True, timeout=60)
-        for index, job in sorted(pending.items()):
+        for _, job in sorted(pending.items()):
             done(course.record_failure(job.key, assignment, f"not graded: {error}"))
         pending.clear()
         raise

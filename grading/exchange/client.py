@@ -1,6 +1,7 @@
 """nbgrader's exchange, spoken over HTTP to the exchange service (service.py).
 
-Subclasses of nbgrader.exchange.abc, selected with ``c.ExchangeFactory.*`` (see
+``ExchangeAPI`` is the service's API, one method per route of the route table (routes.py); the
+eight classes below, subclasses of nbgrader.exchange.abc, selected with ``c.ExchangeFactory.*`` (see
 spawners/jupyter-config/learner/nbgrader_config.py). They send the caller's JupyterHub API
 token ($JUPYTERHUB_API_TOKEN, which the hub gives every server, its terminals, kernels and
 Slurm jobs) to the service URL ($AILYS_EXCHANGE_URL, set by the hub), so they work the same
@@ -25,6 +26,7 @@ from nbgrader.exchange.abc.exchange import ExchangeError
 from nbgrader.utils import ignore_patterns, parse_utc
 from traitlets import Bool, Float, Unicode, default
 
+from .routes import BY_NAME
 from .storage import human_size
 
 
@@ -34,6 +36,91 @@ class ExchangeRefused(ExchangeError):
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.status = status
+
+
+class ExchangeAPI:
+    """The exchange service at ``url`` (ending with its prefix), called with ``token``: one method
+    per route of routes.ROUTES, of the same name. A refusal raises ExchangeRefused, no answer
+    ExchangeError, each logged first as nbgrader's exchange classes do (``fail``)."""
+
+    def __init__(self, url: str, token: str, timeout: float, log, transport=None):
+        self.service_url = url
+        self.api_url = url.rstrip("/") + "/api/"
+        self.token = token
+        self.timeout = timeout
+        self.log = log
+        self.transport = transport  # an httpx transport: tests' stand-in for the network
+
+    def call(self, name: str, *parts: str, params: dict | None = None, json: dict | None = None) -> dict:
+        route = BY_NAME[name]
+        query = {k: v for k, v in (params or {}).items() if v}  # an empty filter is no filter
+        if set(query) - set(route.query):
+            raise TypeError(f"{name} takes no query {sorted(set(query) - set(route.query))}")
+        headers = {"Authorization": f"token {self.token}"}
+        try:
+            with httpx.Client(transport=self.transport, headers=headers, timeout=self.timeout) as http:
+                r = http.request(route.method, self.api_url + route.url(*parts), params=query, json=json)
+        except httpx.HTTPError as err:
+            message = f"Cannot reach the exchange at {self.service_url}: {err}"
+            self.log.fatal(message)
+            raise ExchangeError(message) from None
+        try:
+            data = r.json()
+        except ValueError:
+            data = {"error": r.text[:300] or r.reason_phrase}
+        if r.status_code >= 400:
+            message = data.get("error", r.reason_phrase)
+            problems = data.get("problems") or []
+            if problems:  # one line per file, under the message's own head
+                message = message.split(": ", 1)[0] + ":" + "".join(f"\n  - {p}" for p in problems)
+            else:
+                message = f"{message} (the exchange answered {r.status_code})"
+            self.log.fatal(message)
+            raise ExchangeRefused(message, r.status_code)
+        return data
+
+    def courses(self) -> list[dict]:
+        """[{course_id, role}] of the caller's courses."""
+        return self.call("courses")["courses"]
+
+    def course(self, course: str) -> dict:
+        return self.call("course", course)
+
+    def assignments(self, course: str) -> list[dict]:
+        return self.call("assignments", course)["assignments"]
+
+    def fetch_assignment(self, course: str, assignment: str) -> dict:
+        return self.call("fetch_assignment", course, assignment)
+
+    def release_assignment(self, course: str, assignment: str, files: dict[str, str], force: bool) -> dict:
+        return self.call("release_assignment", course, assignment, json={"files": files, "force": force})
+
+    def unrelease_assignment(self, course: str, assignment: str) -> dict:
+        return self.call("unrelease_assignment", course, assignment)
+
+    def submit(self, course: str, assignment: str, files: dict[str, str]) -> dict:
+        return self.call("submit", course, assignment, json={"files": files})
+
+    def submissions(self, course: str, assignment: str = "", student: str = "") -> list[dict]:
+        """A learner gets their own only, whatever ``student`` says."""
+        params = {"assignment": assignment, "student": student}
+        return self.call("submissions", course, params=params)["submissions"]
+
+    def collect(self, course: str, assignment: str, learner: str, submission: str) -> dict:
+        return self.call("collect", course, assignment, learner, submission)
+
+    def feedback(self, course: str, assignment: str = "", student: str = "") -> list[dict]:
+        params = {"assignment": assignment, "student": student}
+        return self.call("feedback", course, params=params)["feedback"]
+
+    def release_feedback(
+        self, course: str, assignment: str, learner: str, timestamp: str, files: dict[str, str]
+    ) -> dict:
+        body = {"timestamp": timestamp, "files": files}
+        return self.call("release_feedback", course, assignment, learner, json=body)
+
+    def fetch_feedback(self, course: str, assignment: str, learner: str, submission: str) -> dict:
+        return self.call("fetch_feedback", course, assignment, learner, submission)
 
 
 def pack(folder: str, ignore) -> dict[str, bytes]:
@@ -101,44 +188,20 @@ class HubExchange(abc.Exchange):
 
     # --- talking to the service ------------------------------------------------------
 
-    def api(self, method: str, path: str, **kwargs) -> dict:
+    @property
+    def api(self) -> ExchangeAPI:
+        """The service, with this server's token; checked when first used, as nbgrader's own
+        exchange checks its folder."""
+        started = "(is this a server started by the hub?)"
         if not self.service_url:
-            self.fail(
-                "No exchange service URL: $AILYS_EXCHANGE_URL is not set (is this a server started by the hub?)"
-            )
+            self.fail(f"No exchange service URL: $AILYS_EXCHANGE_URL is not set {started}")
         if not self.api_token:
-            self.fail(
-                "No JupyterHub API token: $JUPYTERHUB_API_TOKEN is not set (is this a server started by the hub?)"
-            )
-        url = self.service_url.rstrip("/") + "/api/" + path
-        try:
-            r = httpx.request(
-                method,
-                url,
-                headers={"Authorization": f"token {self.api_token}"},
-                timeout=self.request_timeout,
-                **kwargs,
-            )
-        except httpx.HTTPError as err:
-            self.fail(f"Cannot reach the exchange at {self.service_url}: {err}")
-        try:
-            data = r.json()
-        except ValueError:
-            data = {"error": r.text[:300] or r.reason_phrase}
-        if r.status_code >= 400:
-            message = data.get("error", r.reason_phrase)
-            problems = data.get("problems") or []
-            if problems:  # one line per file, under the message's own head
-                message = message.split(": ", 1)[0] + ":" + "".join(f"\n  - {p}" for p in problems)
-            else:
-                message = f"{message} (the exchange answered {r.status_code})"
-            self.log.fatal(message)
-            raise ExchangeRefused(message, r.status_code)
-        return data
+            self.fail(f"No JupyterHub API token: $JUPYTERHUB_API_TOKEN is not set {started}")
+        return ExchangeAPI(self.service_url, self.api_token, self.request_timeout, self.log)
 
     def courses(self, role: str | None = None) -> list[str]:
         """The course of the command line, or every course where the caller has ``role``."""
-        mine = {c["course_id"]: c["role"] for c in self.api("GET", "courses")["courses"]}
+        mine = {c["course_id"]: c["role"] for c in self.api.courses()}
         course_id = self.coursedir.course_id
         if course_id:
             if role and mine.get(course_id, role) != role:
@@ -190,7 +253,7 @@ class ExchangeList(abc.ExchangeList, HubExchange):
             self.fail("Submissions are never removed from the exchange: every one is kept.")
         removed = self._released()
         for info in removed:
-            self.api("DELETE", f"courses/{info['course_id']}/assignments/{info['assignment_id']}")
+            self.api.unrelease_assignment(info["course_id"], info["assignment_id"])
             info["status"] = "removed"
             self.log.info("Removed %s %s", info["course_id"], info["assignment_id"])
         return removed
@@ -198,7 +261,7 @@ class ExchangeList(abc.ExchangeList, HubExchange):
     def _released(self) -> list[dict]:
         found = []
         for course_id in self.courses():
-            for meta in self.api("GET", f"courses/{course_id}/assignments")["assignments"]:
+            for meta in self.api.assignments(course_id):
                 if self.coursedir.assignment_id and meta["assignment_id"] != self.coursedir.assignment_id:
                     continue
                 local = self.local_assignment_dir(course_id, meta["assignment_id"])
@@ -225,17 +288,14 @@ class ExchangeList(abc.ExchangeList, HubExchange):
         return found
 
     def _submissions(self, role: str) -> list[dict]:
-        params = {}
-        if self.coursedir.assignment_id:
-            params["assignment"] = self.coursedir.assignment_id
-        if role == "staff" and self.coursedir.student_id not in ("", "*"):
-            params["student"] = self.coursedir.student_id
+        assignment = self.coursedir.assignment_id
+        student = self.coursedir.student_id if role == "staff" and self.coursedir.student_id != "*" else ""
         grouped: dict[tuple, list] = {}
         for course_id in self.courses(role):
-            subs = self.api("GET", f"courses/{course_id}/submissions", params=params)["submissions"]
+            subs = self.api.submissions(course_id, assignment, student)
             feedback = {}
             if role == "learner":
-                for fb in self.api("GET", f"courses/{course_id}/feedback", params=params)["feedback"]:
+                for fb in self.api.feedback(course_id, assignment):
                     feedback[(fb["assignment_id"], fb["timestamp"])] = fb
             for sub in subs:
                 info = self._submission_info(sub, feedback.get((sub["assignment_id"], sub["timestamp"])))
@@ -289,7 +349,7 @@ class ExchangeList(abc.ExchangeList, HubExchange):
 class ExchangeFetchAssignment(abc.ExchangeFetchAssignment, HubExchange):
     def init_src(self):
         course_id = self.need_course()
-        self.released = self.api("GET", f"courses/{course_id}/assignments/{self.coursedir.assignment_id}")
+        self.released = self.api.fetch_assignment(course_id, self.coursedir.assignment_id)
 
     def init_dest(self):
         self.dest_path = self.local_assignment_dir(self.coursedir.course_id, self.coursedir.assignment_id)
@@ -317,7 +377,7 @@ class ExchangeSubmit(abc.ExchangeSubmit, HubExchange):
         course_id, assignment_id = self.coursedir.course_id, self.coursedir.assignment_id
         # Sizes are checked by the service, which names each file over the limit: none skipped here.
         files = self.packed(self.src_path)
-        course = self.api("GET", f"courses/{course_id}")
+        course = self.api.course(course_id)
         limit = course["submission"]["max_total_size"]
         total = sum(len(t) * 3 // 4 for t in files.values())
         if total > limit:
@@ -328,9 +388,7 @@ class ExchangeSubmit(abc.ExchangeSubmit, HubExchange):
                 f"(largest: {', '.join(big)})"
             )
         self.log.info("Source: %s", self.src_path)
-        meta = self.api(
-            "POST", f"courses/{course_id}/assignments/{assignment_id}/submissions", json={"files": files}
-        )
+        meta = self.api.submit(course_id, assignment_id, files)
         self.timestamp = meta["timestamp"]
         if meta.get("late"):
             self.log.warning("Submitted after the deadline (%s)", meta["due"])
@@ -340,8 +398,7 @@ class ExchangeSubmit(abc.ExchangeSubmit, HubExchange):
 class ExchangeFetchFeedback(abc.ExchangeFetchFeedback, HubExchange):
     def init_src(self):
         course_id = self.need_course()
-        params = {"assignment": self.coursedir.assignment_id} if self.coursedir.assignment_id else {}
-        self.feedback = self.api("GET", f"courses/{course_id}/feedback", params=params)["feedback"]
+        self.feedback = self.api.feedback(course_id, self.coursedir.assignment_id)
         if not self.feedback:
             self.log.warning("No feedback yet for %s %s", course_id, self.coursedir.assignment_id or "")
 
@@ -350,8 +407,8 @@ class ExchangeFetchFeedback(abc.ExchangeFetchFeedback, HubExchange):
             dest = os.path.join(
                 self.local_assignment_dir(fb["course_id"], fb["assignment_id"]), "feedback", fb["timestamp"]
             )
-            path = f"courses/{fb['course_id']}/feedback/{fb['assignment_id']}/{fb['student_id']}/{fb['submission_id']}"
-            for rel in unpack(self.api("GET", path)["files"], dest):
+            parts = fb["course_id"], fb["assignment_id"], fb["student_id"], fb["submission_id"]
+            for rel in unpack(self.api.fetch_feedback(*parts)["files"], dest):
                 self.log.info("Fetched feedback: %s", os.path.join(dest, rel))
 
 
@@ -378,11 +435,7 @@ class ExchangeReleaseAssignment(abc.ExchangeReleaseAssignment, HubExchange):
         files = self.packed(self.src_path, max_file_size=self.coursedir.max_file_size)
         self.log.info("Source: %s", self.src_path)
         try:
-            self.api(
-                "PUT",
-                f"courses/{course_id}/assignments/{assignment_id}",
-                json={"files": files, "force": self.force},
-            )
+            self.api.release_assignment(course_id, assignment_id, files, force=self.force)
         except ExchangeRefused as err:
             if err.status == 409:
                 self.fail(
@@ -405,10 +458,8 @@ class ExchangeCollect(abc.ExchangeCollect, HubExchange):
 
     def init_src(self):
         course_id = self.need_course()
-        params = {"assignment": self.coursedir.assignment_id}
-        if self.coursedir.student_id not in ("", "*"):
-            params["student"] = self.coursedir.student_id
-        subs = self.api("GET", f"courses/{course_id}/submissions", params=params)["submissions"]
+        student = self.coursedir.student_id if self.coursedir.student_id != "*" else ""
+        subs = self.api.submissions(course_id, self.coursedir.assignment_id, student)
         self.all_records = subs
         by_learner: dict[str, list] = {}
         for sub in subs:
@@ -434,15 +485,12 @@ class ExchangeCollect(abc.ExchangeCollect, HubExchange):
                     pass
         except Exception as err:  # noqa: BLE001 (no gradebook, or none readable, where collect runs)
             self.log.debug("No gradebook due date: %s", err)
-        due = self.api("GET", f"courses/{self.coursedir.course_id}")["due"].get(self.coursedir.assignment_id)
+        due = self.api.course(self.coursedir.course_id)["due"].get(self.coursedir.assignment_id)
         return parse_utc(due) if due else None
 
     def _fetch_into(self, rec: dict, dest: str) -> None:
         """A submission's files and timestamp.txt at ``dest``, whole or not at all."""
-        path = (
-            f"courses/{rec['course_id']}/submissions/{rec['assignment_id']}/{rec['student_id']}/{rec['id']}"
-        )
-        sub = self.api("GET", path)
+        sub = self.api.collect(rec["course_id"], rec["assignment_id"], rec["student_id"], rec["id"])
         staging = dest + ".collecting"
         shutil.rmtree(staging, ignore_errors=True)
         unpack(sub["files"], staging)
@@ -522,11 +570,7 @@ class ExchangeReleaseFeedback(abc.ExchangeReleaseFeedback, HubExchange):
                 assignment_id,
                 timestamp,
             )
-            self.api(
-                "PUT",
-                f"courses/{course_id}/feedback/{assignment_id}/{student_id}",
-                json={"timestamp": timestamp, "files": files},
-            )
+            self.api.release_feedback(course_id, assignment_id, student_id, timestamp, files)
 
 
 # For c.ExchangeFactory (nbgrader_config.py), by name.

@@ -55,7 +55,10 @@ class PracticeGrading:
                 self.log.exception("autograde on submit of %s/%s by %s failed", slug, assignment, learner)
 
     def grade(self, slug: str, assignment: str, learner: str, timestamp: str, sub_id: str) -> None:
-        from ..autograde.on_submit import grade_submission, settings_from_catalogue  # nbgrader: only when used
+        from ..autograde.on_submit import (  # nbgrader: only when used
+            grade_submission,
+            settings_from_catalogue,
+        )
         from ..courses import course_dir
 
         catalogue = self.catalogue.current()

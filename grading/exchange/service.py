@@ -10,20 +10,8 @@ may do what comes from the hub's groups, read with the service's own token:
 service named ``grading-<slug>`` (a per-course grading service) acts as staff of that course.
 Courses, deadlines and submission limits come from the course files.
 
-API, under <prefix>api/ (JSON in and out; file contents base64-encoded):
-
-    GET    courses                                   the caller's courses and role in each
-    GET    courses/<c>                               role, submission limits, deadlines
-    GET    courses/<c>/assignments                   released assignments
-    GET    courses/<c>/assignments/<a>               its files (fetch)
-    PUT    courses/<c>/assignments/<a>               release {files, force}          staff
-    DELETE courses/<c>/assignments/<a>               unrelease                        staff
-    POST   courses/<c>/assignments/<a>/submissions   submit {files}                   learner
-    GET    courses/<c>/submissions?assignment=&student=   submissions (a learner: own only)
-    GET    courses/<c>/submissions/<a>/<learner>/<id>     a submission's files (collect)
-    GET    courses/<c>/feedback?assignment=&student=      feedback released (a learner: own only)
-    PUT    courses/<c>/feedback/<a>/<learner>        release feedback {timestamp, files}  staff
-    GET    courses/<c>/feedback/<a>/<learner>/<id>   feedback files
+Its API, under <prefix>api/, is the route table of routes.py: ``make_app`` serves each route
+with the handler ``HANDLERS`` names for it, and refuses to start if the two disagree.
 """
 
 from __future__ import annotations
@@ -37,6 +25,7 @@ import logging
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import httpx
@@ -45,13 +34,14 @@ from jupyterhub.utils import url_path_join
 from tornado import httpserver, ioloop, web
 from tornado.log import app_log, enable_pretty_logging
 
+from hub_config import names
 from hub_config.catalogue import LiveCatalogue
 from hub_config.schema import Course
 
 from .practice import PracticeGrading
+from .routes import ROUTES
 from .storage import ExchangeProblem, ExchangeStore, Limits, check_name
 
-STAFF_SERVICE_PREFIX = "grading-"
 GROUPS_TTL = 10.0  # seconds a user's hub groups are trusted before being asked again
 CATALOGUE_TTL = 5.0
 
@@ -141,11 +131,11 @@ class APIHandler(web.RequestHandler):
     async def role_in(self, slug: str) -> str | None:
         name, kind = self.who["name"], self.who["kind"]
         if kind == "service":
-            return "staff" if name == f"{STAFF_SERVICE_PREFIX}{slug}" else None
+            return "staff" if name == names.grading_service(slug) else None
         groups = await self.ctx.groups_of(name)
-        if f"staff-{slug}" in groups:
+        if names.staff_group(slug) in groups:
             return "staff"
-        if f"course-{slug}" in groups:
+        if names.course_group(slug) in groups:
             return "learner"
         return None
 
@@ -280,19 +270,24 @@ class AssignmentHandler(APIHandler):
 
 
 class SubmitHandler(APIHandler):
+    # Its own threads: autograde on submit holds the loop's default ones for minutes. A few, since each
+    # holds a submission three times over (JSON text, base64 strings, bytes) while it works.
+    storing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="exchange-submit")
+
     async def post(self, slug, assignment):
         course, _ = await self.course(slug, need="learner", doing="submit")
-        files = decode_files(self.body())
-        try:
-            meta = self.ctx.store.submit(
-                slug,
-                assignment,
-                self.who["name"],
-                files,
-                limits_of(course),
-                self.now(),
-                due_of(course, assignment),
+        learner, now = self.who["name"], self.now()  # its time of arrival, however long storing takes
+
+        def store() -> dict:
+            files = decode_files(self.body())
+            return self.ctx.store.submit(
+                slug, assignment, learner, files, limits_of(course), now, due_of(course, assignment)
             )
+
+        try:
+            # Parsing, checking and writing up to 20 MB (27 MB of base64) on the event loop would stall
+            # every other request to the exchange until this one is stored.
+            meta = await ioloop.IOLoop.current().run_in_executor(self.storing, store)
         except ExchangeProblem as err:
             if err.status == 422:
                 self.log_action(
@@ -372,23 +367,49 @@ class NotFoundHandler(web.RequestHandler):
         )
 
 
+# The handler of each route of the table (routes.py), by name; the routes of one path share one.
+HANDLERS: dict[str, type[APIHandler]] = {
+    "courses": CoursesHandler,
+    "course": CourseHandler,
+    "assignments": AssignmentsHandler,
+    "fetch_assignment": AssignmentHandler,
+    "release_assignment": AssignmentHandler,
+    "unrelease_assignment": AssignmentHandler,
+    "submit": SubmitHandler,
+    "submissions": SubmissionsHandler,
+    "collect": SubmissionHandler,
+    "feedback": FeedbackListHandler,
+    "release_feedback": FeedbackReleaseHandler,
+    "fetch_feedback": FeedbackHandler,
+}
+
+
+def answered(handler: type[web.RequestHandler]) -> set[str]:
+    """The methods a handler class defines; tornado answers 405 to the others."""
+    default = web.RequestHandler
+    return {
+        m for m in handler.SUPPORTED_METHODS if getattr(handler, m.lower()) is not getattr(default, m.lower())
+    }
+
+
 def make_app(ctx: Context, prefix: str) -> web.Application:
-    api = url_path_join(prefix, "api")
-    part = r"([^/]+)"
-    routes = [
-        (r"/courses", CoursesHandler),
-        (rf"/courses/{part}", CourseHandler),
-        (rf"/courses/{part}/assignments", AssignmentsHandler),
-        (rf"/courses/{part}/assignments/{part}", AssignmentHandler),
-        (rf"/courses/{part}/assignments/{part}/submissions", SubmitHandler),
-        (rf"/courses/{part}/submissions", SubmissionsHandler),
-        (rf"/courses/{part}/submissions/{part}/{part}/{part}", SubmissionHandler),
-        (rf"/courses/{part}/feedback", FeedbackListHandler),
-        (rf"/courses/{part}/feedback/{part}/{part}", FeedbackReleaseHandler),
-        (rf"/courses/{part}/feedback/{part}/{part}/{part}", FeedbackHandler),
-    ]
+    """One rule per path of the route table, each answering exactly the table's methods there."""
+    handlers: dict[str, type[APIHandler]] = {}
+    methods: dict[str, set[str]] = {}
+    for route in ROUTES:
+        handler = handlers.setdefault(route.pattern, HANDLERS[route.name])
+        methods.setdefault(route.pattern, set()).add(route.method)
+        if handler is not HANDLERS[route.name]:
+            raise RuntimeError(f"route {route.name}: {route.path} is already {handler.__name__}'s")
+    for pattern, handler in handlers.items():
+        if answered(handler) != methods[pattern]:
+            raise RuntimeError(
+                f"{handler.__name__} answers {sorted(answered(handler))} at {pattern}, "
+                f"the route table {sorted(methods[pattern])}"
+            )
+    api = url_path_join(prefix, "api/")
     return web.Application(
-        [(api + path, handler, {"ctx": ctx}) for path, handler in routes],
+        [(api + pattern, handler, {"ctx": ctx}) for pattern, handler in handlers.items()],
         default_handler_class=NotFoundHandler,
     )
 
@@ -407,16 +428,16 @@ def main(argv: list[str] | None = None) -> None:
     live = LiveCatalogue(args.site_file, app_log)
     catalogue = live.current()
     store = ExchangeStore(catalogue.data_dir / "exchange")
-    name = os.environ.get("JUPYTERHUB_SERVICE_NAME", "exchange")
+    name = os.environ.get("JUPYTERHUB_SERVICE_NAME", names.EXCHANGE_SERVICE)
     hub_auth = HubAuth(cache_max_age=60)
     if not hub_auth.access_scopes:
-        hub_auth.access_scopes = {f"access:services!service={name}"}
+        hub_auth.access_scopes = {names.access_scope(name)}
     ctx = Context(store, args.site_file, hub_auth)
     # Base64 makes a body 4/3 of its files; leave room for the JSON around them.
     biggest = max((c.submission.max_total_size for c in catalogue.courses), default=0)
     max_body = args.max_body or max(64 * 1024**2, biggest * 3 // 2 + 1024**2)
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8082"))
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{name}/")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", names.service_prefix(name))
     server = httpserver.HTTPServer(make_app(ctx, prefix), max_body_size=max_body)
     server.listen(url.port, url.hostname)
     app_log.info(

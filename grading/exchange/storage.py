@@ -27,6 +27,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
+from hub_config.units import format_size
+
 # nbgrader's own timestamp format (nbgrader.exchange.abc.Exchange.timestamp_format), always UTC:
 # nbgrader.utils.parse_utc reads it back, and collect writes it to timestamp.txt.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
@@ -134,10 +136,7 @@ def notebook_problem(data: bytes) -> str | None:
 
 
 def human_size(n: int) -> str:
-    for unit, factor in (("G", 1024**3), ("M", 1024**2), ("K", 1024)):
-        if n >= factor:
-            return f"{n / factor:.1f}{unit}"
-    return f"{n} bytes"
+    return format_size(n, exact=False)  # the one size formatter (hub_config/units.py)
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -8,6 +8,7 @@ and refresh (Authenticator.manage_roles), so adding a course needs no restart.
 
 from traitlets.config import Config
 
+from .. import names
 from ..catalogue import Catalogue
 from ..schema import Course
 from .grading import staff_scopes
@@ -23,7 +24,7 @@ def course_groups(course: Course) -> dict[str, dict]:
 def instructor_role(course: Course) -> dict:
     learners = f"group={course.learner_group}"
     return {
-        "name": f"instructor-{course.slug}",
+        "name": names.instructor_role(course.slug),
         "description": f"Instructors of {course.slug}: see and open its learners' servers",
         "scopes": [
             "admin-ui",

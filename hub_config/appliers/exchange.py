@@ -11,11 +11,12 @@ import sys
 
 from traitlets.config import Config
 
+from .. import names
 from ..catalogue import Catalogue
 from ._lists import append
 
-SERVICE = "exchange"
-ACCESS = f"access:services!service={SERVICE}"
+SERVICE = names.EXCHANGE_SERVICE
+ACCESS = names.access_scope(SERVICE)
 # What the service asks the hub: whose groups make them learner or instructor of a course.
 SERVICE_SCOPES = ["read:users:name", "read:users:groups"]
 # JupyterHub's default `server` role (users:activity, reach its own server) plus the exchange.
@@ -26,6 +27,11 @@ def exchange_url(catalogue: Catalogue) -> str:
     """Where learners' servers and the proxy reach the service (its routes start with the prefix)."""
     ex = catalogue.site.exchange
     return f"http://{ex.ip}:{ex.port}"
+
+
+def exchange_service_url(catalogue: Catalogue) -> str:
+    """$AILYS_EXCHANGE_URL: the service's address and prefix, which nbgrader's exchange classes call."""
+    return exchange_url(catalogue) + names.service_prefix(SERVICE, catalogue.site.listen.base_url)
 
 
 def apply_exchange(c: Config, catalogue: Catalogue) -> None:
@@ -53,5 +59,5 @@ def apply_exchange(c: Config, catalogue: Catalogue) -> None:
     c.JupyterHub.extra_user_scopes = {*c.JupyterHub.get("extra_user_scopes", set()), ACCESS}
     c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
     # nbgrader's exchange classes in learners' servers read it (spawners/jupyter-config/learner/).
-    prefix = f"{catalogue.site.listen.base_url}services/{SERVICE}/"
-    c.Spawner.environment = {**c.Spawner.get("environment", {}), "AILYS_EXCHANGE_URL": url + prefix}
+    env = c.Spawner.get("environment", {})
+    c.Spawner.environment = {**env, "AILYS_EXCHANGE_URL": exchange_service_url(catalogue)}

@@ -10,17 +10,18 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from .. import names
 from ..catalogue import Catalogue
 from ._lists import append
 
-SERVICE = "gallery"
-ACCESS_SCOPE = f"access:services!service={SERVICE}"
+SERVICE = names.GALLERY_SERVICE
+ACCESS_SCOPE = names.access_scope(SERVICE)
 # Holds login.html, which adds the gallery's links to JupyterHub's own login page.
 HUB_TEMPLATES = str(Path(__file__).resolve().parents[2] / "gallery" / "templates" / "hub")
 
 
 def gallery_url(catalogue: Catalogue) -> str:
-    return f"{catalogue.site.listen.base_url}services/{SERVICE}/"
+    return names.service_prefix(SERVICE, catalogue.site.listen.base_url)
 
 
 def public_demos(catalogue: Catalogue) -> list[dict]:

@@ -13,28 +13,18 @@ import sys
 
 from traitlets.config import Config
 
+from .. import names
 from ..catalogue import Catalogue
 from ..schema import Course
 from ._lists import append
 from .exchange import ACCESS as EXCHANGE_ACCESS
-from .exchange import SERVICE as EXCHANGE
-from .exchange import exchange_url
-
-PREFIX = "grading-"
-
-
-def service_name(slug: str) -> str:
-    return f"{PREFIX}{slug}"
-
-
-def access_scope(slug: str) -> str:
-    return f"access:services!service={service_name(slug)}"
+from .exchange import exchange_service_url
 
 
 def staff_scopes(course: Course) -> list[str]:
     """What the course's instructors hold for grading, added to their role instructor-<slug>
     (access.py): roles are granted by the authenticator (manage_roles), not by load_roles."""
-    return [access_scope(course.slug)] if course.assignments else []
+    return [names.access_scope(names.grading_service(course.slug))] if course.assignments else []
 
 
 def graded_courses(catalogue: Catalogue) -> list[Course]:
@@ -48,21 +38,20 @@ def service_ports(catalogue: Catalogue) -> dict[str, int]:
 
 
 def grading_service(catalogue: Catalogue, course: Course, port: int) -> dict:
-    base_url = catalogue.site.listen.base_url
     return {
-        "name": service_name(course.slug),
+        "name": names.grading_service(course.slug),
         "url": f"http://127.0.0.1:{port}",
         "display": True,  # in the hub's Services menu of those who may open it, and theirs only
         "oauth_no_confirm": True,
         "command": [sys.executable, "-m", "grading.service", str(catalogue.site_file), course.slug],
-        "environment": {"AILYS_EXCHANGE_URL": f"{exchange_url(catalogue)}{base_url}services/{EXCHANGE}/"},
+        "environment": {"AILYS_EXCHANGE_URL": exchange_service_url(catalogue)},
     }
 
 
 def apply_grading(c: Config, catalogue: Catalogue) -> None:
     ports = service_ports(catalogue)
     for course in graded_courses(catalogue):
-        name = service_name(course.slug)
+        name = names.grading_service(course.slug)
         append(c.JupyterHub, "services", grading_service(catalogue, course, ports[course.slug]))
         append(
             c.JupyterHub,

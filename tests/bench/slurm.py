@@ -4,7 +4,7 @@ our own local spawn.
 One real Slurm cluster (tests/services/slurm.py: two slurmd on 127.0.0.2 and 127.0.0.3) and three
 hubs side by side for the whole bench, every measure alternating between them:
 
-- slurm: our site of kind `slurm` (hub_config, spawners/slurm.py), started as `ailys up` starts it;
+- slurm: our site of kind `slurm` (hub_config, spawners/slurm/), started as `ailys up` starts it;
 - stock: JupyterHub with batchspawner's own SlurmSpawner on the same cluster, configured as its
   README says (sudo -E -u as exec_prefix, env_keep, absolute paths), nothing tuned;
 - local: our local site (spawners/local.py), the figure a Slurm spawn should come close to.

@@ -69,7 +69,7 @@ def test_learner_picks_a_course_environment_and_runs_in_a_slurm_job(browser, hub
         # The launch form: the learner's two courses, not the third; the first is preselected.
         courses = page.locator("#slurm-courses")
         expect(courses).to_contain_text("Données tabulaires (Tabular data)")
-        expect(courses).to_contain_text("up to 2 CPU cores, 1 GiB, 1 GPU")
+        expect(courses).to_contain_text("up to 2 CPU cores, 1G, 1 GPU")
         expect(courses).not_to_contain_text("Autre cours")
         expect(page.locator("#course-tabular")).to_be_checked()
         page.screenshot(path=output_dir / "launch-form.png")

@@ -81,7 +81,7 @@ def submit(root: Path, student: str, answer: str | None = None, *, raw: str | No
         if edit:
             edit(nb)
         nbformat.write(nb, path)
-    stamp = (when or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+    stamp = (when or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
     (folder / "timestamp.txt").write_text(stamp)
     return path
 

@@ -112,4 +112,7 @@ def test_no_way_of_dying_earns_a_point_on_slurm(cluster, grader, work_dir, tmp_p
     assert sorted(outcomes) == sorted([*DYING, "good"])
     assert (outcomes.pop("good").score, marker(root, "grd-0-good")["reasons"]) == (1, [])
     for case, outcome in outcomes.items():
-        assert outcome.score == 0 and "test_square" in " ".join(outcome.reasons), f"{case}: {outcome}"
+        # a task that ended without a result (seen once under heavy load, die-before-next-cell) is
+        # recorded failed with that reason: zero all the same
+        why = " ".join(outcome.reasons)
+        assert outcome.score == 0 and ("test_square" in why or "without a result" in why), f"{case}: {outcome}"

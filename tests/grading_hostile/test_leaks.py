@@ -191,8 +191,8 @@ def hub_learners() -> list[str]:
 def leak_hub(grader):
     """A hub whose grading services and exchange hold, besides their own hub tokens, SECRET in
     their environment; a world-readable secret file in its data folder."""
-    from tests.integration.test_grading_formgrader import _free_base_port, wait_for_grading
     from tests.integration.test_exchange import wait_for_exchange
+    from tests.integration.test_grading_formgrader import _free_base_port, wait_for_grading
     from tests.services.hub import RunningHub, course
 
     # short limits: a frozen kernel (dying_cases) costs the whole total_timeout, once per batch
@@ -269,7 +269,7 @@ def test_the_formgrader_and_grading_on_submit_give_the_kernels_nothing_of_the_se
     # exchange grades the queue while the formgrader grades its batch below
     release = course_dir(hub.catalogue, ON_SUBMIT) / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     with ThreadPoolExecutor(4) as pool:  # a login each: the hub answers several at once
-        learner_tokens = dict(zip(cases, pool.map(lambda student: user_token(hub, student), cases)))
+        learner_tokens = dict(zip(cases, pool.map(lambda student: user_token(hub, student), cases), strict=True))
     for student, code in cases.items():
         files_ = {f"{ASSIGNMENT}.ipynb": base64.b64encode(answered(release, code)).decode()}
         r = exchange_client(hub, learner_tokens[student]).post(

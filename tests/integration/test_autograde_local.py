@@ -15,7 +15,7 @@ from nbgrader.api import Gradebook
 
 from grading.autograde.course import Course
 from grading.autograde.engine import Settings, grade_local
-from tests.grading_hostile.build import ASSIGNMENT, make_course, marker, submit, grading_account
+from tests.grading_hostile.build import ASSIGNMENT, grading_account, make_course, marker, submit
 
 GRADER = "grd-local"
 AILYS = str(Path(sys.executable).parent / "ailys")

@@ -12,7 +12,7 @@ from nbgrader.api import Gradebook
 
 from grading.autograde.engine import Settings
 from grading.autograde.on_submit import grade_submission
-from tests.grading_hostile.build import ASSIGNMENT, SECRET, make_course, submit, grading_account
+from tests.grading_hostile.build import ASSIGNMENT, SECRET, grading_account, make_course, submit
 
 GRADER = "grd-onsubmit"
 

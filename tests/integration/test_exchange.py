@@ -9,9 +9,13 @@ theirs, as they would in their server's terminal or in a grading service.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.client
 import json
 import os
 import secrets
+import select
 import shutil
 import subprocess
 import sys
@@ -522,3 +526,61 @@ def test_a_courses_grading_service_is_its_staff_and_nothing_more(hub, world):
     r = service.get(f"courses/{STATS}/submissions")
     assert r.status_code == 403
     assert r.json()["error"] == f"grading-{ALGO} is neither a learner nor an instructor of course '{STATS}'"
+
+
+def notebook_of_size(size: int, tag: str) -> bytes:
+    """A learner's long notebook: many cells, as the exchange checks them one by one."""
+    source = "y = 1\n" * 60
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+    cells = [{**cell, "id": f"{tag}-{i}"} for i in range(size // (len(source) + 110))]
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+def read_all_of(port: int, client_port: int) -> bool:
+    """Whether the server at ``port`` has read everything its client at ``client_port`` sent: nothing
+    left in the client's send queue nor in the server's receive queue (/proc/net/tcp, in hex)."""
+    queues = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, _, tx_rx = line.split()[1:5]
+        ends = (int(local.split(":")[1], 16), int(remote.split(":")[1], 16))
+        queues[ends] = [int(q, 16) for q in tx_rx.split(":")]
+    return queues.get((client_port, port), [1])[0] == 0 and queues.get((port, client_port), [0, 1])[1] == 0
+
+
+def test_a_large_submission_does_not_hold_up_another_learners_request(hub, world):
+    """While the exchange stores exa-cat's 18 MB submission (exa-stats keeps the default limits: 5 MB
+    a file, 20 MB in all), exa-ann's listing of her assignments is answered. Last of the module: it
+    adds a submission to exa-stats, which an earlier test counts."""
+    cat_token = world["learners"]["exa-cat"].server_token()
+    ann = exchange_client(hub, world["learners"]["exa-ann"].server_token())
+    files = {"ps1.ipynb": nbformat.writes(source_notebook()).encode()}
+    for i in range(2):
+        files[f"long{i}.ipynb"] = notebook_of_size(4_400_000, f"long{i}")
+        files[f"data{i}.csv"] = b"1.0," * 1_100_000
+    assert 17 * 1024**2 < sum(map(len, files.values())) < 20 * 1024**2
+    body = json.dumps({"files": {path: base64.b64encode(data).decode() for path, data in files.items()}})
+    # Both tokens and their groups already known to the exchange: neither request waits for the hub.
+    assert exchange_client(hub, cat_token).get("courses").status_code == 200
+    assert ann.get(f"courses/{ALGO}/assignments").status_code == 200
+
+    port = hub.catalogue.site.exchange.port
+    large = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"token {cat_token}", "Content-Type": "application/json"}
+    submit = f"/services/exchange/api/courses/{STATS}/assignments/ps1/submissions"
+    large.request("POST", submit, body=body.encode(), headers=headers)
+    # Once the exchange holds the whole upload it is storing it: without a thread of its own, the
+    # listing below would wait for it to be stored, and answer after it.
+    client_port = large.sock.getsockname()[1]
+    wait_until(lambda: read_all_of(port, client_port), 60, "the exchange to read the upload", every=0.005)
+    small = ann.get(f"courses/{ALGO}/assignments")
+    assert small.status_code == 200 and [a["assignment_id"] for a in small.json()["assignments"]] == ["ps1"]
+    assert not select.select([large.sock], [], [], 0)[0], "the small request was answered after the large one"
+
+    stored = large.getresponse()
+    meta = json.loads(stored.read())
+    assert stored.status == 201, meta
+    assert {p: f["sha256"] for p, f in meta["files"].items()} == {
+        p: hashlib.sha256(d).hexdigest() for p, d in files.items()
+    }
+    listed = exchange_client(hub, cat_token).get(f"courses/{STATS}/submissions").json()["submissions"]
+    assert meta["id"] in [s["id"] for s in listed]

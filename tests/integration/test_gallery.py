@@ -227,14 +227,16 @@ def test_kernels_of_closed_and_abandoned_pages_are_freed(hub):
     wait_served(hub, 0)
     wait_until(lambda: pools_ready(hub, 3), 120, "full pools")
     client = anonymous(hub)
-    pages = {}
-    # A plain request: no page ever connects.
+    pages, processes = {}, {}
+    # A plain request: no page ever connects. Its process is found at once: a loaded machine may
+    # take longer than closed_page_timeout (3 s) to reach the next line.
     pages["never opened"] = kernel_id(client.get(f"{G}/demo/gal-demo/knn").text)
+    processes["never opened"] = kernel_process(hub, pages["never opened"])
     # A page that connects, then is closed.
     pages["closed"] = kernel_id(client.get(f"{G}/demo/gal-demo/knn").text)
+    processes["closed"] = kernel_process(hub, pages["closed"])
     with connect(channels_url(hub, pages["closed"]), open_timeout=30):
         wait_until(lambda: status(hub)["connected"] == 1, 10, "the page's connection")
-    processes = {name: kernel_process(hub, k) for name, k in pages.items()}
     memory = {name: p.memory_info().rss for name, p in processes.items()}
     assert all(m > 50 * 1024**2 for m in memory.values()), memory  # a demo kernel holds ~100-200 MB
     # closed_page_timeout (3 s), a sweep (5 s), a shutdown; generous for a loaded machine

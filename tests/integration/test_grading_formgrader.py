@@ -14,12 +14,12 @@ import contextlib
 import csv
 import io
 import json
-import re
-from html import unescape
 import pwd
+import re
 import shutil
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import httpx

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -38,7 +40,7 @@ def test_the_gradebook_lives_in_the_courses_own_postgresql_database(server, tmp_
     assert not (root / "gradebook.db").exists()  # nothing in SQLite
     assert server.sql("SELECT name, duedate::text FROM assignment") == [("ps1", "2026-10-01 12:00:00")]
     assert sorted(server.sql("SELECT id FROM student")) == [("fg-pia",), ("fg-quentin",)]
-    assert f"c.CourseDirectory.db_url = {server.url!r}" in (root / "nbgrader_config.py").read_text()
+    assert json.loads((root / "nbgrader_config.json").read_text())["CourseDirectory"]["db_url"] == server.url
     # the export reads it: every learner, nothing graded yet
     csv_text = to_csv(cat.course("fg-pg"), gather(cat, cat.course("fg-pg")))
     assert csv_text.splitlines() == ["Username,Email address,ps1,Total,Notes", "fg-pia,,,0,", "fg-quentin,,,0,"]

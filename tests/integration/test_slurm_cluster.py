@@ -103,7 +103,7 @@ def sacct(cluster: SlurmCluster, job: str) -> dict[str, str]:
     fields = "JobID,User,Partition,State,ExitCode,Elapsed,ElapsedRaw,AllocTRES"
     out = cluster.run("sacct", "--noheader", "--parsable2", "-X", "-j", job, f"--format={fields}").stdout
     lines = out.strip().splitlines()
-    return dict(zip(fields.split(","), lines[0].split("|"))) if lines else {}
+    return dict(zip(fields.split(","), lines[0].split("|"), strict=False)) if lines else {}
 
 
 def test_sacct_records_finished_jobs_with_state_and_elapsed_time(cluster, learner):

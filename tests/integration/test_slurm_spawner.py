@@ -1,4 +1,4 @@
-"""The Slurm spawner (spawners/slurm.py) for real: a Slurm cluster on this machine, our hub and
+"""The Slurm spawner (spawners/slurm/) for real: a Slurm cluster on this machine, our hub and
 proxy, learners with Unix accounts of their own, and their JupyterLab as Slurm jobs.
 
 One cluster and one hub for the module. Tests run in file order and some keep a learner's server
@@ -9,6 +9,7 @@ starts what it needs when it is run alone.
 from __future__ import annotations
 
 import json
+import pwd
 import re
 import signal
 import threading
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-import pwd
 import pytest
 
 from tests.conftest import OUTPUT
@@ -235,7 +235,7 @@ def test_the_form_lists_only_the_learners_courses(hub):
     sam = hub.login("sam").get("/hub/spawn").text
     assert re.findall(r'name="course"[^>]*value="([^"]+)"', sam) == ["algo", "deep"]
     assert re.search(r'value="algo"\s+checked', sam)  # the default: the first
-    assert "Deep learning" in sam and "up to 2 CPU cores, 1 GiB, 1 GPU, 1 h" in sam
+    assert "Deep learning" in sam and "up to 2 CPU cores, 1G, 1 GPU, 1h" in sam
     tess = hub.login("tess").get("/hub/spawn").text
     assert re.findall(r'name="course"[^>]*value="([^"]+)"', tess) == ["lab", "stats"]  # courses in session, by slug
     assert "deep" not in tess and "algo" not in tess
@@ -246,8 +246,8 @@ def test_the_form_lists_only_the_learners_courses(hub):
     [
         ({"course": "stats"}, 403, "you are not enrolled in course &#39;stats&#39;. You can start: algo, deep."),
         ({"course": "deep", "gpus": 2}, 400, "GPUs 2 GPUs is over what course deep allows (1 GPU)."),
-        ({"course": "algo", "memory": "8G"}, 400, "memory 8 GiB is over what course algo allows (1 GiB)."),
-        ({"course": "algo", "walltime": "3h"}, 400, "session length 3 h is over what course algo allows (1 h)."),
+        ({"course": "algo", "memory": "8G"}, 400, "memory 8G is over what course algo allows (1G)."),
+        ({"course": "algo", "walltime": "3h"}, 400, "session length 3h is over what course algo allows (1h)."),
         ({"course": "algo", "cpus": "two"}, 400, "CPU cores: &#39;two&#39; is not a whole number."),
     ],
 )

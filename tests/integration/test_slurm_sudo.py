@@ -39,7 +39,7 @@ SUDOERS = Path("/etc/sudoers.d/ailys-hub-sudotest")
 SUDOERS_NEW = SUDOERS.with_name(f".{SUDOERS.name}.new")  # sudo skips names with a dot: unseen until renamed
 # Debian's secure_path (/etc/sudoers): where sudo finds the commands the spawner names.
 SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# The Slurm commands of spawners/slurm.py: sbatch submits, squeue polls and places in the queue,
+# The Slurm commands of spawners/slurm/client.py: sbatch submits, squeue polls and places in the queue,
 # scancel stops, sacct and scontrol explain a job that ended outside the hub.
 SLURM_COMMANDS = ("sbatch", "squeue", "scancel", "sacct", "scontrol")
 
@@ -76,6 +76,9 @@ def slurm_paths() -> list[str]:
 def drop_in(cluster: SlurmCluster) -> str:
     """The hub configuration: the Slurm spawner, every Slurm command through sudo."""
     return f"""
+from spawners.slurm import install_port_handler
+
+install_port_handler()  # the site is not of kind slurm: jupyterhub_config.py has not installed it
 c.JupyterHub.spawner_class = "spawners.slurm.SlurmSpawner"
 PROFILES = {PROFILES!r}
 

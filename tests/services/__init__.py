@@ -11,7 +11,6 @@ from pathlib import Path
 
 import psutil
 
-
 # Under pytest-xdist each worker picks ports in a range of its own, below the kernel's ephemeral
 # range, in turn: a port one worker found free cannot be taken by the other before its service
 # binds it, nor handed out twice by the same worker.

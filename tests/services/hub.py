@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import pwd
+import re
 import secrets as secrets_module
 import shutil
 import signal
@@ -23,11 +23,10 @@ import httpx
 import psutil
 import yaml
 
-from spawners.local import ACCOUNT_COMMENT
-
 from hub_config.catalogue import load_catalogue
 from hub_config.launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
 from hub_config.secrets import ensure_demo_logins, load_secrets
+from spawners.local import ACCOUNT_COMMENT
 from tests.services import free_port, free_ports
 
 

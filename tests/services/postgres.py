@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import psutil
+
 from tests.services import free_port, log_tail
 
 CHECKOUT = Path(__file__).resolve().parents[2]

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import jinja2
 import psutil
+
 from tests.services import free_port, log_tail, unix_user
 
 TEMPLATES = Path(__file__).parent / "slurm_templates"

@@ -101,10 +101,7 @@ def test_the_course_folders_nbgrader_config_uses_our_exchange_and_tamper_check(t
 
     from grading.courses import nbgrader_config
 
-    text = nbgrader_config(two_courses, two_courses.course("algo"))
-    ns = {"get_config": lambda: cfg}
-    cfg = TConfig()
-    exec(compile(text, "nbgrader_config.py", "exec"), ns)  # noqa: S102 - our own generated file
+    cfg = TConfig(nbgrader_config(two_courses, two_courses.course("algo")))
     assert cfg.CourseDirectory.course_id == "algo"
     assert cfg.CourseDirectory.db_url == f"sqlite:///{two_courses.data_dir / 'grading' / 'algo' / 'gradebook.db'}"
     assert cfg.ExchangeFactory.collect == "grading.exchange.client.ExchangeCollect"

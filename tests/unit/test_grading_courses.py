@@ -1,6 +1,7 @@
 """The course folder made from course.yaml and source/ alone (real SQLite gradebook)."""
 
 import datetime as dt
+import json
 import os
 
 from nbgrader.api import Gradebook
@@ -24,7 +25,7 @@ def test_prepare_makes_a_closed_folder_with_the_source_and_the_gradebook(write_c
     assert root.stat().st_mode & 0o777 == 0o700 and (root / "gradebook.db").stat().st_mode & 0o777 == 0o600
     assert (root / "source" / "ps1" / "ps1.ipynb").read_text() == "{}"
     assert not (root / "source" / "ps1" / ".ipynb_checkpoints").exists()
-    assert "c.CourseDirectory.course_id = 'algo'" in (root / "nbgrader_config.py").read_text()
+    assert json.loads((root / "nbgrader_config.json").read_text())["CourseDirectory"]["course_id"] == "algo"
     with Gradebook(gradebook_url(cat, cat.course("algo")), "algo") as gb:
         assert gb.find_assignment("ps1").duedate == dt.datetime(2026, 10, 1, 10, 0)  # naive UTC
         assert gb.find_assignment("ps2").duedate is None
@@ -45,3 +46,26 @@ def test_copy_source_takes_new_and_newer_files_only(tmp_path):
     later = (dest / "ps1" / "a.ipynb").stat().st_mtime + 10
     os.utime(src / "ps1" / "a.ipynb", (later, later))
     assert copy_source(src, dest) == ["ps1/a.ipynb"] and (dest / "ps1" / "a.ipynb").read_text() == "v2"
+
+
+def test_the_course_folders_settings_are_json_that_nbgrader_loads(write_catalogue):
+    """Data, not code: loaded as nbgrader loads its course folder's config, and as `ailys grade` does."""
+    from traitlets.config import Application
+
+    from grading.autograde.course import Course
+
+    cat = load_catalogue(write_catalogue(courses={"algo": course(assignments=[{"name": "ps1"}])}))
+    cat.data_dir.mkdir(mode=0o711)
+    old = cat.data_dir / "grading" / "algo" / "nbgrader_config.py"  # as older versions wrote it
+    old.parent.mkdir(parents=True)
+    old.write_text("c = get_config()\nc.CourseDirectory.course_id = 'stale'\n")
+    root = prepare_course(cat, cat.course("algo"))
+    assert not old.exists() and (root / "nbgrader_config.json").is_file()
+    app = Application()
+    app.load_config_file("nbgrader_config.py", path=str(root))  # nbgrader's NbGrader.initialize
+    assert app.config.CourseDirectory.course_id == "algo"
+    assert app.config.ExchangeFactory.submit == "grading.exchange.client.ExchangeSubmit"
+    assert app.config.HubExchange.path_includes_course is True
+    nbcourse = Course(root)
+    assert nbcourse.coursedir.course_id == "algo" and nbcourse.db_url == gradebook_url(cat, cat.course("algo"))
+    assert nbcourse.config.Autograde.sanitize_preprocessors[0] == "grading.integrity.FlagTampering"

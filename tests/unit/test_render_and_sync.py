@@ -5,9 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hub_config.cli import rendered_config
 from hub_config.docs import REFERENCE, render
-from hub_config.sync import plan
+from hub_config.sync import all_pages, plan
 
 ROOT = Path(__file__).parents[2]
 
@@ -52,6 +54,21 @@ def test_sync_plan_creates_adds_removes_and_deletes(catalogue):
 def test_sync_plan_is_empty_when_the_hub_matches(catalogue):
     groups = {"course-algo": {"ana", "ben"}, "staff-algo": {"prof"}, "course-stats": {"cleo"}, "staff-stats": {"prof2"}}
     assert not plan(catalogue, set(catalogue.people()), groups)
+
+
+def test_sync_reads_every_page_of_a_hub_listing():
+    people = [f"p{i:03}" for i in range(450)]
+    asked = []
+
+    def page_at(offset):  # as JupyterHub's paginated_model answers with its api_page_max_limit of 200
+        asked.append(offset)
+        nxt = {"offset": offset + 200, "limit": 200} if offset + 200 < len(people) else None
+        return {"items": people[offset : offset + 200], "_pagination": {"offset": offset, "total": 450, "next": nxt}}
+
+    assert all_pages(page_at) == people
+    assert asked == [0, 200, 400]
+    with pytest.raises(RuntimeError, match="does not advance past offset 0"):
+        all_pages(lambda offset: {"items": [], "_pagination": {"next": {"offset": 0}}})
 
 
 def test_reference_docs_are_generated_from_the_schema():

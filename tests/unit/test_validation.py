@@ -14,7 +14,10 @@ BAD_COURSES = [
     ("unknown nested key", course(resources={"cpu": 2}), "resources.cpu", "unknown key (allowed here: cpus"),
     ("memory in French units", course(resources={"memory": "4 Go"}), "resources.memory", "not a size"),
     ("negative memory", course(resources={"memory": "-1"}), "resources.memory", "not a size"),
-    ("zero memory", course(resources={"memory": "0"}), "resources.memory", "greater than 0"),
+    ("zero memory", course(resources={"memory": "0G"}), "resources.memory", "greater than 0"),
+    # YAML reads `memory: 2048` as an int: 2048 of what? A unit is asked for, not bytes assumed.
+    ("memory without a unit", course(resources={"memory": 2048}), "resources.memory", "2048 has no unit"),
+    ("walltime without a unit", course(resources={"walltime": 240}), "resources.walltime", "240 has no unit"),
     ("ambiguous walltime", course(resources={"walltime": "2h30"}), "resources.walltime", "not a duration"),
     ("walltime over a year", course(resources={"walltime": "99999h"}), "resources.walltime", "4166d15h is more"),
     ("walltime over the site's maximum", course(resources={"walltime": "13h"}), "resources.walltime",

@@ -1,0 +1,49 @@
+"""The names the hub, its services and the course files agree on: each course's groups, role and
+grading service, the exchange's service name, and where the proxy serves a hub service.
+
+Standard library only and no import of ours, so that spawners/, gallery/ and grading/ may use it
+(DESIGN.md's folder table) without pulling in the rest of hub_config.
+"""
+
+from __future__ import annotations
+
+LEARNERS = "course-"  # group of a course's learners
+STAFF = "staff-"  # group of its instructors
+INSTRUCTOR = "instructor-"  # role of its instructors (hub_config/appliers/access.py)
+GRADING = "grading-"  # hub service of its formgrader (grading/service.py), staff of that course only
+EXCHANGE_SERVICE = "exchange"  # the assignment exchange (grading/exchange/service.py)
+GALLERY_SERVICE = "gallery"  # the Voilà demo gallery (gallery/)
+
+
+def course_group(slug: str) -> str:
+    return f"{LEARNERS}{slug}"
+
+
+def staff_group(slug: str) -> str:
+    return f"{STAFF}{slug}"
+
+
+def course_of_group(name: str) -> str | None:
+    """The slug of a course's learner or staff group; None for any other group."""
+    for prefix in (LEARNERS, STAFF):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix) :]
+    return None
+
+
+def instructor_role(slug: str) -> str:
+    return f"{INSTRUCTOR}{slug}"
+
+
+def grading_service(slug: str) -> str:
+    return f"{GRADING}{slug}"
+
+
+def access_scope(service: str) -> str:
+    """The scope that lets a token through a hub service's own HubAuth check."""
+    return f"access:services!service={service}"
+
+
+def service_prefix(service: str, base_url: str = "/") -> str:
+    """Where the proxy serves a hub service: ``<base_url>services/<name>/``."""
+    return f"{base_url}services/{service}/"

@@ -1,0 +1,672 @@
+"""The Slurm spawner itself: its settings, its state in the hub's database, and a learner's server
+through its life (start, poll, stop, and the spawn page's progress while the job waits).
+
+Slurm's commands are in client.py, the launch request in request.py, the batch script in batch.py,
+the learner's words in words.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+from jupyterhub.spawner import Spawner
+from traitlets import Callable, Dict, Float, Integer, List, Unicode, default, observe, validate
+
+from ..accounts import SystemAccountGuard
+from ..ready import answers
+from .batch import render_batch_script
+from .client import JobStatus, QueuePlace, SlurmClient, has_ended
+from .errors import SlurmSpawnError
+from .request import RESOURCES, Launch, check_profiles, parse_form, resolve
+from .words import end_of_job, format_resource, pending_message
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+
+
+@dataclass
+class _Progress:
+    """What the spawn page shows, updated by start() and read by progress()."""
+
+    stage: str = "submitting"
+    job_id: str = ""
+    status: JobStatus | None = None
+    place: QueuePlace | None = None
+    place_time: float = 0.0
+    events: list[dict] = field(default_factory=list)
+
+
+class SlurmSpawner(SystemAccountGuard, Spawner):
+    """A learner's JupyterLab as a Slurm job, with the resources of one of their courses."""
+
+    # --- configuration ---------------------------------------------------------------------------
+
+    profiles = Callable(
+        help="Called with the user's group names (list of str), returns the courses they may start: "
+        "{course_slug: {'title': str, 'partition': str|None, 'account': str|None, 'qos': str|None, "
+        "'reservation': str|None, 'cpus': int, 'memory': int bytes, 'gpus': int, 'walltime': int "
+        "seconds}}, in the order the launch form lists them (the first is the default). The values "
+        "are both the defaults and the limits of a request; the four resources are required, the "
+        "Slurm names optional. Called on each form and each start, so a new course needs no restart.",
+    ).tag(config=True)
+
+    @default("profiles")
+    def _no_profiles(self):
+        return lambda groups: {}
+
+    @default("ip")
+    def _all_addresses(self):
+        # The server listens on its compute node, where the hub reaches it (not the hub's loopback).
+        return "0.0.0.0"
+
+    node_addresses = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        help="Node name (as squeue reports it) to the address where the hub reaches that node, e.g. "
+        "{'node1': '127.0.0.2'}. A node not listed is reached by its name (DNS).",
+    ).tag(config=True)
+
+    slurm_env = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        help="Environment of the Slurm commands (sbatch, squeue, scancel, sacct), added to a fixed "
+        "PATH and LANG, e.g. {'SLURM_CONF': '/etc/slurm/slurm.conf'}. Variables of env_keep whose "
+        "names start with SLURM_ are taken from the hub's environment as well. They are also "
+        "set in the job, so that Slurm commands in a learner's terminal reach the same cluster.",
+    ).tag(config=True)
+
+    slurm_path = Unicode(
+        "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+        help="PATH in which the Slurm commands (and sudo, for exec_prefix) are found.",
+    ).tag(config=True)
+
+    exec_prefix = Unicode(
+        "",
+        help="Command that runs each Slurm command as the learner, formatted with {username}, e.g. "
+        "'sudo -n -u {username} --' for a non-root hub with a sudoers rule (see the package's "
+        "documentation, spawners/slurm/__init__.py). Empty: the hub is root and submits with "
+        "sbatch --uid/--gid.",
+    ).tag(config=True)
+
+    start_timeout = Integer(
+        1800,
+        help="Seconds a start may take, queue wait included, before the hub gives up and cancels "
+        "the job. Set per site (spawner.start_timeout in the site file): a busy partition may need hours.",
+    ).tag(config=True)
+
+    progress_interval = Float(
+        2.0,
+        help="Seconds between refreshes of the queue position, estimated start and pending reason "
+        "shown while the job waits; also the longest pause between squeue checks of a pending job.",
+    ).tag(config=True)
+
+    startup_poll_interval = Float(
+        0.25,
+        help="First pause (seconds) between squeue checks of a new job; it grows by half at each check "
+        "up to progress_interval. The job's port report ends the wait at once, whatever this is.",
+    ).tag(config=True)
+
+    ready_poll_interval = Float(
+        0.05,
+        help="Seconds between checks that the started server answers on its node. start() returns only "
+        "once it does, so the hub's own check (0.2 s backoff, doubling) succeeds at once.",
+    ).tag(config=True)
+
+    slurm_command_timeout = Float(
+        30.0,
+        help="Seconds after which a Slurm command is killed and its answer taken as unknown. squeue "
+        "itself gives up after about 10 s of retries when slurmctld does not answer.",
+    ).tag(config=True)
+
+    cancel_retry_timeout = Float(
+        60.0,
+        help="Seconds during which stop() retries scancel when it fails (slurmctld down). A job still "
+        "not cancelled is remembered in the spawner's state and cancelled at its next start.",
+    ).tag(config=True)
+
+    stop_wait = Float(
+        30.0,
+        help="Seconds stop() waits for a cancelled job to leave the queue (Slurm's KillWait included).",
+    ).tag(config=True)
+
+    end_record_wait = Float(
+        10.0,
+        help="Seconds to wait for sacct to record the end of a job (slurmctld reports it to slurmdbd "
+        "asynchronously) before explaining it from scontrol (while slurmctld still holds the job, "
+        "MinJobAge) or squeue's last answer instead.",
+    ).tag(config=True)
+
+    batch_template = Unicode(
+        str(TEMPLATES / "slurm-job.sh.j2"),
+        help="Jinja2 template file of the batch script. Its context: job_name, comment, partition, "
+        "account, qos, reservation, cpus, memory_mb, gpus, time_limit (D-HH:MM:SS), home, output, "
+        "environment (sorted name, value pairs), python (job_python), launcher (the source of "
+        "spawners/slurm/launcher.py) and command (the server's argv list); filters sh (shell-quote) "
+        "and sh_join.",
+    ).tag(config=True)
+
+    form_template = Unicode(
+        str(TEMPLATES / "slurm-form.html.j2"),
+        help="Jinja2 template file of the launch form (HTML, autoescaped).",
+    ).tag(config=True)
+
+    job_output = Unicode(
+        "{home}/.ailys-hub-slurm-%j.log",
+        help="The job's output file ({home}: the learner's home; %j: the job id, as sbatch expands it).",
+    ).tag(config=True)
+
+    job_name_template = Unicode(
+        "ailys-{course}",
+        help="Job name ({course}: the course slug). The energy report groups jobs by it.",
+    ).tag(config=True)
+
+    job_comment_template = Unicode(
+        "ailys-hub:course={course}",
+        help="Job comment ({course}: the course slug). sacct keeps it only with "
+        "AccountingStoreFlags=job_comment in slurm.conf; squeue and scontrol always show it.",
+    ).tag(config=True)
+
+    job_lang = Unicode("C.UTF-8", help="LANG in the job.").tag(config=True)
+
+    job_path = Unicode(
+        help="PATH in the job. Default: the folder of the server command's program (the project's "
+        "environment), then /usr/local/bin:/usr/bin:/bin.",
+    ).tag(config=True)
+
+    @default("job_path")
+    def _job_path_default(self):
+        first = self.cmd[0] if self.cmd else sys.executable
+        folders = [str(Path(first).parent)] if os.path.isabs(first) else []
+        return ":".join([*folders, "/usr/local/bin", "/usr/bin", "/bin"])
+
+    job_python = Unicode(
+        help="Python that runs the job's launcher. Default: the server command's program when it is "
+        "a Python, else the hub's own (the same environment, reachable from the nodes).",
+    ).tag(config=True)
+
+    @default("job_python")
+    def _job_python_default(self):
+        first = self.cmd[0] if self.cmd else ""
+        return first if os.path.isabs(first) and Path(first).name.startswith("python") else sys.executable
+
+    # --- state saved in the hub's database ---------------------------------------------------------
+
+    job_id = Unicode("")
+    course = Unicode("")
+    node = Unicode("")
+    node_address = Unicode("")
+    last_end = Dict(help="How the previous job ended outside the hub, shown on the next launch form.")
+    leftover_jobs = List(Unicode(), help="Jobs whose cancellation failed, cancelled at the next start.")
+
+    @validate("job_id")
+    def _job_id_is_a_number(self, proposal):
+        value = proposal["value"] or ""
+        if value and not re.fullmatch(r"\d+(_\d+)?", value):
+            raise ValueError(f"not a Slurm job id: {value!r}")
+        return value
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.job_id = state.get("job_id", "")
+        self.course = state.get("course", "")
+        self.node = state.get("node", "")
+        self.node_address = state.get("node_address", "")
+        self.port = int(state.get("port") or 0)
+        self.last_end = state.get("last_end") or {}
+        self.leftover_jobs = list(state.get("leftover_jobs") or [])
+
+    def get_state(self):
+        state = super().get_state()
+        if self.job_id:
+            state.update(
+                job_id=self.job_id,
+                course=self.course,
+                node=self.node,
+                node_address=self.node_address,
+                port=self.port,
+            )
+        if self.last_end:
+            state["last_end"] = dict(self.last_end)
+        if self.leftover_jobs:
+            state["leftover_jobs"] = list(self.leftover_jobs)
+        return state
+
+    def clear_state(self):
+        """Forget the job; keep how the last one ended (for the next form) and uncancelled jobs."""
+        super().clear_state()
+        self.job_id = self.course = self.node = self.node_address = ""
+        self.port = 0
+
+    def _save_state(self) -> None:
+        """Write the state to the hub's database now, not only once start() returns: a hub killed
+        meanwhile must find the job again, not submit another."""
+        if self.orm_spawner is None:
+            return
+        self.orm_spawner.state = self.get_state()
+        self.user.db.commit()
+
+    # --- lifetime of one start ---------------------------------------------------------------------
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._starting = False
+        self._stopping = False
+        self._port_event: asyncio.Event | None = None
+        self._progress = _Progress(stage="done")
+        self._place_lock = asyncio.Lock()
+
+    @observe("port")
+    def _port_reported(self, change):
+        event = getattr(self, "_port_event", None)  # None before __init__ ends, and between starts
+        if change["new"] and event is not None:
+            event.set()
+
+    # --- profiles, form and validation ------------------------------------------------------------
+
+    def _profiles(self) -> dict[str, dict]:
+        return check_profiles(self.profiles([g.name for g in self.user.groups]) or {})
+
+    @default("options_form")
+    def _options_form_default(self):
+        return self._render_form
+
+    def _render_form(self, spawner=None) -> str:
+        courses = []
+        for slug, p in self._profiles().items():
+            limits = ", ".join(format_resource(k, int(p[k])) for k in RESOURCES if k != "gpus" or p[k])
+            courses.append(
+                {"slug": slug, "title": p["title"], "limits": limits, "partition": p.get("partition")}
+            )
+        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+        template = env.from_string(Path(self.form_template).read_text())
+        # Always a form, even without courses: the page then says why nothing can start.
+        return template.render(courses=courses, last_end=(self.last_end or {}).get("message", "")) or " "
+
+    @default("options_from_form")
+    def _options_from_form_default(self):
+        return self._parse_form
+
+    def _parse_form(self, form_data: dict) -> dict:
+        options = parse_form(form_data)
+        self._resolve(options)  # refuse now, on the form, rather than on the spawn page
+        return options
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self):
+        return lambda spawner, options: spawner._resolve(options)
+
+    def _resolve(self, options: dict) -> Launch:
+        return resolve(options, self._profiles())
+
+    # --- Slurm, as the learner -----------------------------------------------------------------------
+
+    def _command_env(self) -> dict[str, str]:
+        env = {"PATH": self.slurm_path, "LANG": "C.UTF-8"}
+        env.update({k: os.environ[k] for k in self.env_keep if k.startswith("SLURM_") and k in os.environ})
+        env.update(self.slurm_env)
+        return env
+
+    @property
+    def slurm(self) -> SlurmClient:
+        return SlurmClient(
+            username=self.user.name,
+            exec_prefix=self.exec_prefix,
+            env=self._command_env(),
+            timeout=self.slurm_command_timeout,
+            log=self.log,
+        )
+
+    def _account(self) -> pwd.struct_passwd:
+        """The learner's account, which the job runs as (sbatch --uid, exec_prefix): never a system one."""
+        try:
+            account = pwd.getpwnam(self.user.name)
+        except KeyError:
+            raise SlurmSpawnError(
+                f"Not started: {self.user.name} has no account on the cluster yet. Ask the site's "
+                "administrators.",
+                reason="no-account",
+                status_code=500,
+            ) from None
+        self.refuse_system_account(account)
+        return account
+
+    async def _cancel_leftovers(self) -> None:
+        for job_id in list(self.leftover_jobs):
+            if await self.slurm.cancel(job_id):
+                self.log.info("Cancelled leftover Slurm job %s of %s", job_id, self.user.name)
+                self.leftover_jobs = [j for j in self.leftover_jobs if j != job_id]
+
+    # --- the batch script --------------------------------------------------------------------------
+
+    def job_environment(self, account: pwd.struct_passwd) -> dict[str, str]:
+        """The job's whole environment: JupyterHub's variables (API token, URLs, OAuth client...),
+        Spawner.environment and env_keep, the learner's identity, PATH and LANG, the Slurm variables."""
+        env = {k: str(v) for k, v in self.get_env().items()}
+        env.update(
+            HOME=account.pw_dir,
+            USER=account.pw_name,
+            LOGNAME=account.pw_name,
+            SHELL=account.pw_shell or "/bin/bash",
+            PATH=self.job_path,
+            LANG=self.job_lang,
+        )
+        env.update({k: v for k, v in self._command_env().items() if k.startswith("SLURM_")})
+        env.pop("JPY_API_TOKEN", None)  # JupyterHub's pre-0.7 name of the token: nothing reads it
+        return env
+
+    def batch_script(self, launch: Launch, account: pwd.struct_passwd, environment: dict[str, str]) -> str:
+        home = account.pw_dir
+        return render_batch_script(
+            self.batch_template,
+            launch,
+            home=home,
+            output=self.job_output.format(home=home, username=account.pw_name, course=launch.course),
+            job_name=self.job_name_template.format(course=launch.course),
+            comment=self.job_comment_template.format(course=launch.course),
+            environment=environment,
+            python=self.job_python,
+            command=[*self.cmd, *self.get_args()],
+        )
+
+    # --- start, poll, stop ---------------------------------------------------------------------------
+
+    def _address(self, node: str) -> str:
+        return self.node_addresses.get(node, node)
+
+    async def start(self):
+        self._starting = True
+        self._progress = _Progress()
+        self._port_event = asyncio.Event()
+        try:
+            return await self._start()
+        finally:
+            self._starting = False
+            self._progress.stage = "done"
+
+    async def _start(self):
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        launch = self._resolve(self.user_options or {})
+        account = self._account()
+        await self._cancel_leftovers()
+        self.port = 0
+        self._port_event.clear()
+        script = self.batch_script(launch, account, self.job_environment(account))
+        self.log.debug(
+            "Batch script for %s:\n%s", self.user.name, re.sub(r"(TOKEN=)\S+", r"\1<secret>", script)
+        )
+        job_id = await self.slurm.submit(script, account)
+        submitted = loop.time()
+        self.job_id, self.course, self.node, self.node_address = job_id, launch.course, "", ""
+        previous_end = (self.last_end or {}).get("message", "")
+        self.last_end = {}
+        self._save_state()
+        resources = ", ".join(
+            format_resource(k, getattr(launch, k)) for k in RESOURCES if k != "gpus" or launch.gpus
+        )
+        self.log.info(
+            "Submitted Slurm job %s for %s: course %s, partition %s, %s",
+            job_id,
+            self.user.name,
+            launch.course,
+            launch.partition or "(default)",
+            resources,
+        )
+        self._progress.job_id = job_id
+        self._progress.stage = "queued"
+        if previous_end:
+            self._progress.events.append({"progress": 5, "message": previous_end})
+        partition = launch.partition or "default"
+        self._progress.events.append(
+            {
+                "progress": 10,
+                "message": f"Submitted Slurm job {job_id} for course "
+                f"{launch.course} (partition {partition}: {resources}).",
+            }
+        )
+
+        status = await self._wait_for_port(job_id)
+        running = loop.time()
+        while not status.node:  # the port came first: ask squeue where the job runs
+            status = await self.slurm.query_job(job_id)
+            if status.kind in ("ended", "ending"):
+                raise await self._ended_during_start(job_id, status)
+            if not status.node:
+                await asyncio.sleep(self.startup_poll_interval)
+        self.node, self.node_address = status.node, self._address(status.node)
+        self._save_state()
+        self._progress.stage = "connecting"
+        await self._wait_until_answering(job_id, self.node_address, self.port)
+        ready = loop.time()
+        self._save_state()
+        self.log.info(
+            "Slurm job %s of %s ready at %s:%s (node %s) in %.2f s: submit %.2f s, queue and launch %.2f s, "
+            "server %.2f s",
+            job_id,
+            self.user.name,
+            self.node_address,
+            self.port,
+            self.node,
+            ready - began,
+            submitted - began,
+            running - submitted,
+            ready - running,
+        )
+        return self.node_address, self.port
+
+    async def _wait_for_port(self, job_id: str) -> JobStatus:
+        """Until the job's server reports its port, check the job with squeue (more often at first):
+        a job that ends first fails the start with Slurm's reason."""
+        interval = self.startup_poll_interval
+        status = JobStatus("pending")
+        unknown_since = None
+        while not self.port:
+            status = await self.slurm.query_job(job_id)
+            self._progress.status = status
+            if status.kind in ("ended", "ending"):
+                if self.port:  # reported meanwhile: the job ended after starting its server
+                    break
+                raise await self._ended_during_start(job_id, status)
+            if status.kind == "unknown":
+                unknown_since = unknown_since or asyncio.get_running_loop().time()
+                self.log.warning(
+                    "squeue gave no answer about job %s of %s (waiting): %s",
+                    job_id,
+                    self.user.name,
+                    status.detail,
+                )
+            else:
+                unknown_since = None
+            if status.kind == "running" and self._progress.stage == "queued":
+                self._progress.stage = "running"
+            try:
+                await asyncio.wait_for(self._port_event.wait(), interval)
+            except TimeoutError:
+                pass
+            interval = min(interval * 1.5, self.progress_interval)
+        if status.kind != "running":
+            status = JobStatus("running")  # node unknown yet: the caller asks squeue
+        self._progress.stage = "running"
+        return status
+
+    async def _wait_until_answering(self, job_id: str, address: str, port: int) -> None:
+        """Return once the server accepts connections on its node; fail if the job ends first or
+        nothing answers within http_timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.http_timeout
+        next_check = loop.time() + 1.0
+        while loop.time() < deadline:
+            if await answers(address, port):
+                return
+            if loop.time() >= next_check:
+                status = await self.slurm.query_job(job_id)
+                if status.kind in ("ended", "ending"):
+                    raise await self._ended_during_start(job_id, status)
+                next_check = loop.time() + 1.0
+            await asyncio.sleep(self.ready_poll_interval)
+        raise SlurmSpawnError(
+            f"Not started: job {job_id} runs on {self.node}, but its server did not answer at "
+            f"{address}:{port} "
+            f"within {self.http_timeout:g} s.",
+            reason="no-answer",
+            status_code=500,
+        )
+
+    async def _ended_during_start(self, job_id: str, status: JobStatus) -> SlurmSpawnError:
+        end = await self._explain_end(job_id, status)
+        self.last_end = end
+        return SlurmSpawnError(end["message"], reason="job-ended", status_code=500)
+
+    async def _explain_end(self, job_id: str, status: JobStatus | None = None) -> dict:
+        """How the job ended, in words: sacct's State, ExitCode and Reason (waiting up to
+        end_record_wait for slurmdbd to have them), else scontrol's, else squeue's last answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.end_record_wait
+        record = await self.slurm.job_record(job_id)
+        while not has_ended(record) and loop.time() < deadline:
+            await asyncio.sleep(0.25)
+            record = await self.slurm.job_record(job_id)
+        source = "sacct"
+        if not has_ended(record):
+            record, source = await self.slurm.job_details(job_id), "scontrol"
+        output = self.job_output.format(home="~", username=self.user.name, course=self.course)
+        return end_of_job(
+            job_id, record, source, status, course=self.course, starting=self._starting, output=output
+        )
+
+    async def poll(self):
+        """None while the job is pending or running, or while squeue gives no clear answer
+        (slurmctld down...): only Slurm saying the job has ended ends the server for the hub."""
+        if not self.job_id:
+            return None if self._starting else 0
+        job_id = self.job_id
+        status = await self.slurm.query_job(job_id)
+        if status.kind in ("pending", "running"):
+            return None
+        if status.kind == "unknown":
+            answering = await answers(self.node_address, self.port) if self.port else None
+            self.log.warning(
+                "squeue gave no answer about job %s of %s; keeping the server (it %s): %s",
+                job_id,
+                self.user.name,
+                {True: "answers", False: "does not answer", None: "has no port yet"}[answering],
+                status.detail,
+            )
+            return None
+        if self._starting or self._stopping:
+            return 1
+        end = await self._explain_end(job_id, status)
+        self.last_end = end
+        self.log.warning(
+            "Slurm job %s of %s ended outside the hub: %s", job_id, self.user.name, end["message"]
+        )
+        exit_code = end.get("exit_code", "").split(":")[0]
+        self.clear_state()
+        self._save_state()
+        return int(exit_code) if exit_code.isdigit() and int(exit_code) else 1
+
+    async def get_url(self):
+        """The server's URL from the saved state (node address and port), so that a restarted hub
+        checks the right place even if it was killed before recording it (batchspawner #236)."""
+        if self.node_address and self.port and self.server:
+            return f"http://{self.node_address}:{self.port}{self.server.base_url}"
+        return await super().get_url()
+
+    async def stop(self, now=False):
+        """scancel the job (retrying while Slurm does not answer), then wait until it has left
+        the queue. A job that cannot be cancelled is remembered and cancelled at the next start."""
+        job_id = self.job_id
+        if not job_id:
+            return
+        self._stopping = True
+        try:
+            self.log.info("Cancelling Slurm job %s of %s", job_id, self.user.name)
+            if not await self.slurm.cancel(job_id, retry_for=0 if now else self.cancel_retry_timeout):
+                self.leftover_jobs = [*self.leftover_jobs, job_id]
+                return
+            if now:
+                return
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.stop_wait
+            while loop.time() < deadline:
+                status = await self.slurm.query_job(job_id)
+                if status.kind == "ended":
+                    return
+                await asyncio.sleep(0.2)
+            self.log.warning(
+                "Slurm job %s of %s was cancelled but is still in the queue after %g s",
+                job_id,
+                self.user.name,
+                self.stop_wait,
+            )
+        finally:
+            self._stopping = False
+
+    # --- progress ------------------------------------------------------------------------------
+
+    async def _refresh_place(self) -> None:
+        """The queue place of the pending job, at most every progress_interval seconds."""
+        async with self._place_lock:
+            loop = asyncio.get_running_loop()
+            p = self._progress
+            if loop.time() - p.place_time < self.progress_interval:
+                return
+            status = p.status
+            if not p.job_id or not status or status.kind != "pending" or not status.partition:
+                return
+            p.place = await self.slurm.queue_place(p.job_id, status.partition)
+            p.place_time = loop.time()
+
+    def _pending_message(self) -> str:
+        p = self._progress
+        return pending_message(p.job_id, p.status, p.place)
+
+    async def progress(self):
+        """Events for the spawn page: the previous session's end, the submission, then while the job
+        is pending its queue place, estimated start and reason (refreshed), then its node."""
+        sent = 0
+        last = None
+        progress = self._progress
+        while True:
+            if self._progress is not progress:  # start() has begun (this generator may come first)
+                progress, sent, last = self._progress, 0, None
+            p = progress
+            for event in p.events[sent:]:
+                yield event
+            sent = len(p.events)
+            if not self._starting and not self._spawn_pending:
+                return
+            event = None
+            if not self._starting:
+                pass  # start() has not begun yet, or has just ended
+            elif p.stage == "queued" and p.status and p.status.kind == "pending":
+                await self._refresh_place()
+                event = {"progress": 30, "message": self._pending_message()}
+            elif p.stage == "queued" and p.status and p.status.kind == "unknown":
+                event = {
+                    "progress": 30,
+                    "message": f"Job {p.job_id} is submitted; Slurm's controller does not "
+                    "answer at the moment, still trying.",
+                }
+            elif p.stage == "running":
+                node = f" on {p.status.node}" if p.status and p.status.node else ""
+                event = {
+                    "progress": 60,
+                    "message": f"Job {p.job_id} is running{node}; JupyterLab is starting.",
+                }
+            elif p.stage == "connecting":
+                event = {
+                    "progress": 80,
+                    "message": f"JupyterLab of job {p.job_id} listens on {self.node}, "
+                    f"port {self.port}; connecting.",
+                }
+            if event and event["message"] != last:
+                last = event["message"]
+                yield event
+            await asyncio.sleep(0.25)
