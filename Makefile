@@ -25,9 +25,10 @@ up: deps $(if $(filter slurm,$(SITE)),slurm-site)
 down: deps
 	$(VENV)/bin/ailys down --site $(SITE)
 
-# Two workers (pytest-xdist): a module's tests stay on one (tests/conftest.py); the 30 slowest are listed.
+# Two workers (pytest-xdist); a module's tests stay on one (loadfile), since they share its hub,
+# Slurm cluster and Unix accounts; the 30 slowest are listed.
 test: test-deps
-	$(VENV)/bin/pytest -ra -n 2 --dist loadgroup --durations=30 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -ra -n 2 --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 lint: test-deps
 	$(VENV)/bin/ruff check .

@@ -26,13 +26,3 @@ def output_dir(request) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`-n 2 --dist loadgroup`, as `make test` runs), a module's tests stay
-    together on one worker, since they share its module-scoped services (a hub, a Slurm cluster);
-    unit tests, which start nothing, spread freely."""
-    for item in items:
-        if not item.nodeid.startswith("tests/unit/"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

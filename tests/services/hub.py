@@ -7,6 +7,7 @@ created for the test's learners are removed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pwd
@@ -172,8 +173,11 @@ class RunningHub:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         for p in psutil.process_iter(["cmdline"]):
-            if str(self.site_file) in " ".join(p.info["cmdline"] or []):
-                p.kill()
+            # its services: started with its site file, or in its folder (a course's formgrader),
+            # left running when the hub died or never finished starting
+            if f"{self.root}/" in " ".join(p.info["cmdline"] or []):
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
         learners = self.learner_processes()
         for p in learners:
             try:

@@ -11,7 +11,7 @@ from hub_config.appliers.access import apply_groups_and_roles, instructor_role, 
 from hub_config.appliers.auth import apply_auth
 from hub_config.appliers.culler import apply_culler
 from hub_config.appliers.network import apply_network
-from hub_config.appliers.services import SYNC_SCOPES, apply_services
+from hub_config.appliers.services import apply_services
 from hub_config.appliers.spawner import apply_spawner
 from hub_config.appliers.storage import apply_storage
 from hub_config.secrets import Secrets
@@ -111,7 +111,8 @@ def test_services_and_culler(catalogue):
     assert set(services) == {"course-sync", "ailys-cli", "idle-culler"}
     assert "--timeout=3600" in services["idle-culler"]["command"]
     assert roles["idle-culler"]["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
-    assert roles["course-sync"]["scopes"] == SYNC_SCOPES
+    # the narrowest that works: groups and memberships, users created, names listed; no servers
+    assert roles["course-sync"]["scopes"] == ["admin:groups", "admin:users", "list:users", "read:users:name"]
     assert roles["ailys-cli"]["scopes"] == ["shutdown"]
     assert all(not r.get("users") and not r.get("groups") for r in roles.values())  # manage_roles forbids it
 
