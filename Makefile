@@ -32,6 +32,7 @@ test: test-deps
 
 lint: test-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-unit: test-deps
 	$(VENV)/bin/pytest -ra tests/unit $(PYTEST_ARGS)

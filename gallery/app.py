@@ -241,7 +241,9 @@ class GalleryApp(Voila):
         for entry in demo_entries(catalogue):
             path = notebook_file(catalogue.courses_dir, entry)
             if path is None:
-                self.log.error("Demo %s: %s is missing or outside its demos folder", entry.key, entry.notebook_path)
+                self.log.error(
+                    "Demo %s: %s is missing or outside its demos folder", entry.key, entry.notebook_path
+                )
                 continue
             self.kernels.fill(entry, str(path.relative_to(self.root)))
 

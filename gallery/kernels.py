@@ -135,7 +135,9 @@ class DemoKernels:
         start = asyncio.ensure_future(
             ensure_async(
                 self.km.start_kernel(
-                    kernel_name=renderer.notebook.metadata.kernelspec.name, path=os.path.dirname(notebook_path), env=env
+                    kernel_name=renderer.notebook.metadata.kernelspec.name,
+                    path=os.path.dirname(notebook_path),
+                    env=env,
                 )
             )
         )
@@ -143,7 +145,10 @@ class DemoKernels:
             kernel_id = await asyncio.shield(start)
         except asyncio.CancelledError:  # evicted while starting: shut it down once it has started
             start.add_done_callback(
-                lambda t: t.exception() is None and asyncio.ensure_future(self.km.shutdown_kernel(t.result(), now=True))
+                lambda t: (
+                    t.exception() is None
+                    and asyncio.ensure_future(self.km.shutdown_kernel(t.result(), now=True))
+                )
             )
             raise
         self.owner[kernel_id] = entry.key
@@ -151,7 +156,9 @@ class DemoKernels:
         try:
             # Not asyncio.wait_for: nbclient turns the cancellation of a cell it waits on into
             # "kernel died" and the page goes on to the end, so wait_for would return that page.
-            task = asyncio.ensure_future(renderer.generate_content_str(kernel_id, self.km.get_kernel(kernel_id)))
+            task = asyncio.ensure_future(
+                renderer.generate_content_str(kernel_id, self.km.get_kernel(kernel_id))
+            )
             done, _ = await asyncio.wait({task}, timeout=self.settings.render_timeout)
             if not done:
                 task.cancel()
@@ -180,7 +187,9 @@ class DemoKernels:
                     self.log.warning(
                         "Demo %s: %s (attempt %s); its kernel is shut down",
                         entry.key,
-                        "kernel died" if isinstance(err, KernelDied) else f"not executed within {self.settings.render_timeout} s",
+                        "kernel died"
+                        if isinstance(err, KernelDied)
+                        else f"not executed within {self.settings.render_timeout} s",
                         attempt,
                     )
             raise RenderFailed(f"{entry.key} could not be executed (twice)")

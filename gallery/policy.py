@@ -37,7 +37,9 @@ class ServedKernel:
     last_activity: float  # last message from the kernel (a widget moved, a cell ran)
 
 
-def to_free(kernels: list[ServedKernel], now: float, closed_page_timeout: float, idle_timeout: float) -> list[str]:
+def to_free(
+    kernels: list[ServedKernel], now: float, closed_page_timeout: float, idle_timeout: float
+) -> list[str]:
     """Kernels whose page is gone (no connection for closed_page_timeout, counted from the
     later of being served and last seen connected) or abandoned (connected, but no activity
     for idle_timeout)."""

@@ -22,17 +22,40 @@ from .courses import course_dir as grading_course_dir
 @click.command()
 @click.argument("course")
 @click.argument("assignment")
-@click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
-              help="local: parallel kernels on this host; slurm: one array job on the grading partition.")
-@click.option("--workers", type=click.IntRange(1, 256), default=None,
-              help="Submissions graded at once (local backend). Default: the site's grading.workers.")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "slurm"]),
+    default="local",
+    show_default=True,
+    help="local: parallel kernels on this host; slurm: one array job on the grading partition.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Submissions graded at once (local backend). Default: the site's grading.workers.",
+)
 @click.option("--only-new", is_flag=True, help="Skip submissions already graded (same timestamp.txt).")
-@click.option("--course-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The nbgrader course folder (source/, submitted/, gradebook.db). Default: the course's folder.")
-@click.option("--feedback", is_flag=True, help="Also generate each learner's feedback (nbgrader generate_feedback).")
+@click.option(
+    "--course-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The nbgrader course folder (source/, submitted/, gradebook.db). Default: the course's folder.",
+)
+@click.option(
+    "--feedback", is_flag=True, help="Also generate each learner's feedback (nbgrader generate_feedback)."
+)
 @site_option
-def grade(course: str, assignment: str, backend: str, workers: int | None, only_new: bool,
-          course_dir: Path | None, feedback: bool, site: str) -> None:  # fmt: skip
+def grade(
+    course: str,
+    assignment: str,
+    backend: str,
+    workers: int | None,
+    only_new: bool,
+    course_dir: Path | None,
+    feedback: bool,
+    site: str,
+) -> None:
     """Autograde the collected submissions of ASSIGNMENT in COURSE (a course slug).
 
     Each submission runs in a fresh kernel with the course's time and memory limits, in a copy of
@@ -47,17 +70,22 @@ def grade(course: str, assignment: str, backend: str, workers: int | None, only_
         raise click.BadParameter(str(err), param_hint="COURSE") from None
     names = [a.name for a in model.assignments]
     if names and assignment not in names:
-        raise click.BadParameter(f"{assignment!r} is not an assignment of {course} ({', '.join(names)})",
-                                 param_hint="ASSIGNMENT")  # fmt: skip
+        raise click.BadParameter(
+            f"{assignment!r} is not an assignment of {course} ({', '.join(names)})", param_hint="ASSIGNMENT"
+        )
     root = course_dir or grading_course_dir(catalogue, course)  # the folder grading/courses.py prepares
     if not (root / "source" / assignment).is_dir():
-        raise click.ClickException(f"{root / 'source' / assignment} does not exist: is {root} the nbgrader course folder?")
+        raise click.ClickException(
+            f"{root / 'source' / assignment} does not exist: is {root} the nbgrader course folder?"
+        )
     nbcourse = Course(root, course)
     settings = settings_for(catalogue, model)
     workers = workers or catalogue.site.grading.workers
     todo = nbcourse.students(assignment)
     try:
-        summary = _grade(nbcourse, catalogue, assignment, backend, settings, workers, only_new, feedback, len(todo))
+        summary = _grade(
+            nbcourse, catalogue, assignment, backend, settings, workers, only_new, feedback, len(todo)
+        )
     except SubmissionError as error:  # the course itself is not ready (assignment not generated...)
         raise click.ClickException(str(error)) from None
     except RuntimeError as error:  # the Slurm backend: sbatch refused, or the cluster went silent
@@ -73,21 +101,45 @@ def _grade(nbcourse, catalogue, assignment, backend, settings, workers, only_new
         slurm_conf = catalogue.site.spawner.slurm.slurm_conf
         # the allow-list, not this shell's environment: its tokens stay here
         env = client_env((catalogue.site_file.parent / slurm_conf).resolve() if slurm_conf else None)
-        summary = _with_progress(len(todo), lambda progress: grade_slurm(
-            nbcourse, assignment, settings, catalogue.site.grading, only_new=only_new, progress=progress,
-            env=env))  # fmt: skip
+        summary = _with_progress(
+            len(todo),
+            lambda progress: grade_slurm(
+                nbcourse,
+                assignment,
+                settings,
+                catalogue.site.grading,
+                only_new=only_new,
+                progress=progress,
+                env=env,
+            ),
+        )
     else:
-        summary = _with_progress(len(todo), lambda progress: grade_local(
-            nbcourse, assignment, settings, workers=workers, only_new=only_new, progress=progress,
-            feedback=feedback))  # fmt: skip
+        summary = _with_progress(
+            len(todo),
+            lambda progress: grade_local(
+                nbcourse,
+                assignment,
+                settings,
+                workers=workers,
+                only_new=only_new,
+                progress=progress,
+                feedback=feedback,
+            ),
+        )
     return summary
 
 
 def _with_progress(total: int, run) -> Summary:
     console = Console(stderr=True)
     counts = {"done": 0, "failed": 0}
-    columns = [TextColumn("[bold]grading"), BarColumn(), TextColumn("{task.fields[line]}"),
-               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]  # fmt: skip
+    columns = [
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        TextColumn("{task.fields[line]}"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("grading", total=total, line=f"0 done, 0 failed, {total} remaining")
 
@@ -95,19 +147,28 @@ def _with_progress(total: int, run) -> Summary:
             counts["done"] += 1
             counts["failed"] += outcome.status == "failed"
             left = max(0, bar.tasks[0].total - counts["done"])
-            bar.update(task, advance=1, line=f"{counts['done']} done, {counts['failed']} failed, {left} remaining")
+            bar.update(
+                task, advance=1, line=f"{counts['done']} done, {counts['failed']} failed, {left} remaining"
+            )
 
         summary = run(advance)
-        bar.update(task, total=counts["done"] + len(summary.skipped) or 1,
-                   completed=counts["done"] + len(summary.skipped))  # fmt: skip
+        bar.update(
+            task,
+            total=counts["done"] + len(summary.skipped) or 1,
+            completed=counts["done"] + len(summary.skipped),
+        )
     return summary
 
 
 def report(summary: Summary) -> None:
     graded = [o for o in summary.outcomes if o.status == "graded"]
-    click.echo(f"graded {len(graded)}, failed {len([o for o in summary.outcomes if o.status == 'failed'])}, "
-               f"skipped (already graded) {len(summary.skipped)} in {summary.seconds:.1f} s")  # fmt: skip
+    click.echo(
+        f"graded {len(graded)}, failed {len([o for o in summary.outcomes if o.status == 'failed'])}, "
+        f"skipped (already graded) {len(summary.skipped)} in {summary.seconds:.1f} s"
+    )
     for outcome in sorted(summary.failed, key=lambda o: o.student):  # failed, or graded with notes
-        click.echo(f"  {outcome.student} ({outcome.status}) {outcome.score:g}/{outcome.max_score:g}: "
-                   f"{'; '.join(outcome.reasons)}")  # fmt: skip
+        click.echo(
+            f"  {outcome.student} ({outcome.status}) {outcome.score:g}/{outcome.max_score:g}: "
+            f"{'; '.join(outcome.reasons)}"
+        )
     sys.stdout.flush()

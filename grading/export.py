@@ -79,16 +79,22 @@ def _duration(seconds: float) -> str:
     minutes = int(seconds // 60)
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
-    return " ".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n) or f"{int(seconds)}s"
+    return (
+        " ".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n) or f"{int(seconds)}s"
+    )
 
 
 def notes(row: Row) -> str:
     parts = []
     for name, g in row.grades.items():
         if g.late:
-            parts.append(f"{name}: late by {_duration(g.late_by_seconds)}" + (", counted 0" if g.zeroed_late else ""))
+            parts.append(
+                f"{name}: late by {_duration(g.late_by_seconds)}" + (", counted 0" if g.zeroed_late else "")
+            )
         if g.tampered:
-            parts.append(f"{name}: read-only or test cells changed ({'; '.join(g.tampered)}), original tests graded")
+            parts.append(
+                f"{name}: read-only or test cells changed ({'; '.join(g.tampered)}), original tests graded"
+            )
         elif g.flagged:
             parts.append(f"{name}: flagged in formgrader")
         if g.needs_manual_grade:
@@ -120,8 +126,11 @@ def gather(catalogue, course) -> list[Row]:
                 except MissingEntry:
                     grades[assignment.name] = grade
                     continue
-                graded = any(g.auto_score is not None or g.manual_score is not None
-                             for nb in sub.notebooks for g in nb.grades)
+                graded = any(
+                    g.auto_score is not None or g.manual_score is not None
+                    for nb in sub.notebooks
+                    for g in nb.grades
+                )
                 grade.score = sub.score if graded else None
                 grade.needs_manual_grade = sub.needs_manual_grade
                 grade.submitted_at = sub.timestamp.isoformat() + "Z" if sub.timestamp else None
@@ -139,8 +148,15 @@ def to_csv(course, rows: list[Row]) -> str:
     names = [a.name for a in course.assignments]
     writer.writerow(["Username", "Email address", *names, "Total", "Notes"])
     for row in rows:
-        writer.writerow([row.username, row.email, *(number(row.grades[n].score) for n in names),
-                         number(row.total), notes(row)])  # fmt: skip
+        writer.writerow(
+            [
+                row.username,
+                row.email,
+                *(number(row.grades[n].score) for n in names),
+                number(row.total),
+                notes(row),
+            ]
+        )
     return out.getvalue()
 
 
@@ -157,10 +173,14 @@ def to_json(course, rows: list[Row], now: dt.datetime | None = None) -> str:
         ],
         "max_total": sum(maxima.values()),
         "learners": [
-            {"username": r.username, "email": r.email, "total": r.total,
-             "grades": {n: asdict(g) for n, g in r.grades.items()}}
+            {
+                "username": r.username,
+                "email": r.email,
+                "total": r.total,
+                "grades": {n: asdict(g) for n, g in r.grades.items()},
+            }
             for r in rows
-        ],  # fmt: skip
+        ],
     }
     return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
@@ -172,8 +192,14 @@ def grades() -> None:
 
 @grades.command()
 @click.argument("course")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Folder of <course>-grades.csv and <course>-grades.json.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder of <course>-grades.csv and <course>-grades.json.",
+)
 @site_option
 def export(course: str, out_dir: Path, site: str) -> None:
     """Write COURSE's grades as a CSV for Moodle's grade import, and as JSON.
@@ -187,7 +213,9 @@ def export(course: str, out_dir: Path, site: str) -> None:
     except UnknownCourse as err:
         raise click.BadParameter(str(err), param_hint="COURSE") from None
     if not model.assignments:
-        raise click.ClickException(f"course {course} has no assignments in its course.yaml: nothing to export")
+        raise click.ClickException(
+            f"course {course} has no assignments in its course.yaml: nothing to export"
+        )
     db = gradebook_url(catalogue, model)
     if db.startswith("sqlite:///") and not Path(db.removeprefix("sqlite:///")).exists():
         raise click.ClickException(
@@ -203,5 +231,7 @@ def export(course: str, out_dir: Path, site: str) -> None:
         tmp.replace(path)
     late = sum(g.late for r in rows for g in r.grades.values())
     changed = sum(bool(g.tampered) for r in rows for g in r.grades.values())
-    click.echo(f"{len(rows)} learners, {len(model.assignments)} assignments; {late} late, {changed} with changed "
-               f"test cells\n  {paths[0]}\n  {paths[1]}")  # fmt: skip
+    click.echo(
+        f"{len(rows)} learners, {len(model.assignments)} assignments; {late} late, {changed} with changed "
+        f"test cells\n  {paths[0]}\n  {paths[1]}"
+    )

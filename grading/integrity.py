@@ -108,8 +108,11 @@ class FlagTampering(NbGraderPreprocessor):
                 gb.db.commit()
                 self.log.warning(
                     "%s changed read-only or test cells of %s/%s (%s): flagged; the originals are graded",
-                    info["student"], info["assignment"], info["notebook"], ", ".join(changes),
-                )  # fmt: skip
+                    info["student"],
+                    info["assignment"],
+                    info["notebook"],
+                    ", ".join(changes),
+                )
         return nb, resources
 
     def coursedir_course_id(self, resources) -> str:

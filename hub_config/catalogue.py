@@ -157,7 +157,9 @@ def load_site(site_file: Path) -> Site:
     site_file = Path(site_file).absolute()
     site = _load(site_file, Site)
     if site.name != site_file.stem:
-        raise CatalogueError([Problem(site_file, "name", f"{site.name!r} differs from the file name {site_file.stem!r}")])
+        raise CatalogueError(
+            [Problem(site_file, "name", f"{site.name!r} differs from the file name {site_file.stem!r}")]
+        )
     return site
 
 
@@ -165,7 +167,9 @@ def load_course(course_file: Path) -> Course:
     course = _load(course_file, Course)
     folder = course_file.parent.name
     if course.slug != folder:
-        raise CatalogueError([Problem(course_file, "slug", f"{course.slug!r} differs from its folder's name {folder!r}")])
+        raise CatalogueError(
+            [Problem(course_file, "slug", f"{course.slug!r} differs from its folder's name {folder!r}")]
+        )
     return course
 
 
@@ -207,7 +211,9 @@ def load_catalogue(site_file: Path | str) -> Catalogue:
             problems.extend(err.problems)
             continue
         if course.slug in courses:
-            problems.append(Problem(course_file, "slug", f"{course.slug!r} is already used by another course"))
+            problems.append(
+                Problem(course_file, "slug", f"{course.slug!r} is already used by another course")
+            )
             continue
         if over := _over_site_limits(site_file, site, course_file, course):
             problems.extend(over)

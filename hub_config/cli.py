@@ -37,7 +37,9 @@ def validate(site: str) -> None:
     for course in catalogue.courses:  # test cells that a learner's value could answer itself
         for weak in course_warnings(catalogue.courses_dir / course.slug):
             click.echo(f"warning: {weak}", err=True)
-    click.echo(f"ok: site {catalogue.site.name}, {len(catalogue.courses)} courses, {len(catalogue.people())} people")
+    click.echo(
+        f"ok: site {catalogue.site.name}, {len(catalogue.courses)} courses, {len(catalogue.people())} people"
+    )
 
 
 def rendered_config(catalogue: Catalogue) -> dict:
@@ -100,8 +102,9 @@ def _check_slurm(catalogue: Catalogue) -> None:
     if slurm.slurm_conf:
         env["SLURM_CONF"] = str((catalogue.site_file.parent / slurm.slurm_conf).resolve())
     try:
-        done = subprocess.run(["sinfo", "--noheader", "--format=%P %a %D"], env=env, capture_output=True,
-                              text=True, timeout=30)  # fmt: skip
+        done = subprocess.run(
+            ["sinfo", "--noheader", "--format=%P %a %D"], env=env, capture_output=True, text=True, timeout=30
+        )
         failure = done.stderr.strip() if done.returncode else ""
     except (OSError, subprocess.TimeoutExpired) as err:
         failure = str(err)
@@ -109,11 +112,15 @@ def _check_slurm(catalogue: Catalogue) -> None:
         where = env.get("SLURM_CONF", "/etc/slurm/slurm.conf")
         raise click.ClickException(
             f"the Slurm cluster of site {catalogue.site.name} ({where}) does not answer: {failure}. "
-            "For the slurm site of this checkout, `make slurm-site` (or `make up SITE=slurm`) starts it.")
+            "For the slurm site of this checkout, `make slurm-site` (or `make up SITE=slurm`) starts it."
+        )
     without = sorted(name for name in catalogue.people() if not _has_account(name))
     if without:
-        click.echo(f"warning: no Unix account on this host for {', '.join(without)}: their servers cannot start "
-                   "until the cluster's administrators create them (`make slurm-site` for the slurm site)", err=True)
+        click.echo(
+            f"warning: no Unix account on this host for {', '.join(without)}: their servers cannot start "
+            "until the cluster's administrators create them (`make slurm-site` for the slurm site)",
+            err=True,
+        )
 
 
 def _has_account(name: str) -> bool:
@@ -152,7 +159,9 @@ def up(site: str) -> None:
     if catalogue.site.spawner.kind == "slurm":
         _check_slurm(catalogue)
     secrets = load_secrets(data)
-    logins = ensure_demo_logins(secrets, catalogue.people()) if catalogue.site.authentication.demo_accounts else {}
+    logins = (
+        ensure_demo_logins(secrets, catalogue.people()) if catalogue.site.authentication.demo_accounts else {}
+    )
     # Ctrl-C and SIGTERM both stop the site (the hub, in a session of its own, gets neither), set
     # before anything starts. Started from a script (`ailys up &`), SIGINT arrives ignored; the hub
     # and its services would inherit that, and the hub stops its services with SIGINT.
@@ -163,7 +172,9 @@ def up(site: str) -> None:
     hub = start(hub_launch(catalogue))
     try:
         try:
-            wait_for_hub(catalogue, secrets, timeout=120, alive=lambda: hub.poll() is None and proxy.poll() is None)
+            wait_for_hub(
+                catalogue, secrets, timeout=120, alive=lambda: hub.poll() is None and proxy.poll() is None
+            )
         except (RuntimeError, TimeoutError) as err:
             hub.terminate()
             raise click.ClickException(f"{err}; see {data / 'logs'}") from None
@@ -192,7 +203,9 @@ def _say_up(catalogue: Catalogue, secrets: Secrets, logins: dict[str, str]) -> N
     if logins:
         click.echo(f"Demo logins (also in {secrets.demo_logins_file}):")
         for course in catalogue.courses:
-            roles = [("instructor", n) for n in course.instructors] + [("learner", n) for n in course.learners]
+            roles = [("instructor", n) for n in course.instructors] + [
+                ("learner", n) for n in course.learners
+            ]
             for role, name in roles:
                 click.echo(f"  {name:<14} {logins[name]:<14} {role} of {course.slug}")
         for name in catalogue.site.authentication.admin_users:
@@ -244,8 +257,12 @@ class _LazyCommand(click.Command):
         return real.make_context(info_name, args, parent=parent, **extra)
 
 
-main.add_command(_LazyCommand("grade", "grading.cli:grade", "Autograde an assignment's submissions, sandboxed."))
-main.add_command(_LazyCommand("grades", "grading.export:grades", "Export a course's grades (Moodle CSV and JSON)."))
+main.add_command(
+    _LazyCommand("grade", "grading.cli:grade", "Autograde an assignment's submissions, sandboxed.")
+)
+main.add_command(
+    _LazyCommand("grades", "grading.export:grades", "Export a course's grades (Moodle CSV and JSON).")
+)
 
 
 if __name__ == "__main__":

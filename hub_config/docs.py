@@ -52,8 +52,19 @@ def render() -> str:
         "take units (`90s`, `30m`, `1h30m`, `2d`) or Slurm's forms with Slurm's meaning (`30:00` is",
         "30 minutes, `04:00:00`, `1-12:00`). A number without a unit is an error (hub_config/units.py).",
     ]
-    for title, model in (("Site: hub_config/sites/<name>.yaml", Site), ("Course: courses/<slug>/course.yaml", Course)):
-        out += ["", f"## {title}", "", (model.__doc__ or "").strip(), "", "| key | default | meaning |", "|---|---|---|"]
+    for title, model in (
+        ("Site: hub_config/sites/<name>.yaml", Site),
+        ("Course: courses/<slug>/course.yaml", Course),
+    ):
+        out += [
+            "",
+            f"## {title}",
+            "",
+            (model.__doc__ or "").strip(),
+            "",
+            "| key | default | meaning |",
+            "|---|---|---|",
+        ]
         out += _rows(model)
     return "\n".join(out) + "\n"
 

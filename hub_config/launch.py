@@ -44,21 +44,28 @@ def start(launch: Launch) -> subprocess.Popen:
         # A session of its own: Ctrl-C reaches `ailys up` alone, which then stops the learner
         # servers through the hub before the hub and the proxy (a SIGINT would stop only the hub).
         return subprocess.Popen(
-            launch.argv, env=env, cwd=launch.cwd, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, **account,
-        )  # fmt: skip
+            launch.argv,
+            env=env,
+            cwd=launch.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **account,
+        )
 
 
 def proxy_launch(catalogue: Catalogue, secrets: Secrets) -> Launch:
     listen = catalogue.site.listen
     argv = [
         str(BIN / "configurable-http-proxy"),
-        f"--ip={listen.ip}", f"--port={listen.port}",
-        "--api-ip=127.0.0.1", f"--api-port={listen.proxy_api_port}",
+        f"--ip={listen.ip}",
+        f"--port={listen.port}",
+        "--api-ip=127.0.0.1",
+        f"--api-port={listen.proxy_api_port}",
         f"--default-target=http://127.0.0.1:{listen.hub_port}",
         f"--error-target=http://127.0.0.1:{listen.hub_port}{listen.base_url}hub/error",
         "--log-level=warn",
-    ]  # fmt: skip
+    ]
     env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": secrets.proxy_token}
     return Launch(argv, env, catalogue.data_dir, catalogue.data_dir / "logs" / "proxy.log")
 
@@ -98,7 +105,9 @@ def wait_for_hub(catalogue: Catalogue, secrets: Secrets, timeout: float = 60, al
             raise RuntimeError("the hub exited while starting")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
-                routes = httpx.get(routes_url, headers={"Authorization": f"token {secrets.proxy_token}"}, timeout=2)
+                routes = httpx.get(
+                    routes_url, headers={"Authorization": f"token {secrets.proxy_token}"}, timeout=2
+                )
                 missing = wanted - {r.rstrip("/") + "/" for r in routes.json()}
                 if not missing:
                     return

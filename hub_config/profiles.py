@@ -19,7 +19,9 @@ from .schema import Course
 def course_profile(course: Course, default_partition: str | None) -> dict:
     """The spawner's profile of one course (the keys of SlurmSpawner.profiles)."""
     r = course.resources
-    title = course.title.fr if course.title.fr == course.title.en else f"{course.title.fr} ({course.title.en})"
+    title = (
+        course.title.fr if course.title.fr == course.title.en else f"{course.title.fr} ({course.title.en})"
+    )
     return {
         "title": title,
         "partition": r.partition or default_partition,
@@ -47,7 +49,10 @@ def profiles_for(
 ) -> dict[str, dict]:
     """{slug: profile} of the courses whose learner or staff group is among ``groups``."""
     mine = [c for c in catalogue.courses if {c.learner_group, c.staff_group} & set(groups)]
-    return {c.slug: course_profile(c, default_partition) for c in sorted(mine, key=lambda c: _launch_order(c, today))}
+    return {
+        c.slug: course_profile(c, default_partition)
+        for c in sorted(mine, key=lambda c: _launch_order(c, today))
+    }
 
 
 class CourseProfiles:

@@ -50,17 +50,71 @@ Username = Annotated[
 # system accounts on purpose (gallery.run_as, grading.user) are Username, not Person.
 RESERVED_ACCOUNTS = (
     # base-passwd (Debian's static accounts)
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
-    "www-data", "backup", "list", "irc", "gnats", "nobody",
+    "root",
+    "daemon",
+    "bin",
+    "sys",
+    "sync",
+    "games",
+    "man",
+    "lp",
+    "mail",
+    "news",
+    "uucp",
+    "proxy",
+    "www-data",
+    "backup",
+    "list",
+    "irc",
+    "gnats",
+    "nobody",
     # systemd's and Debian's convention for new system accounts (_apt, _chrony, _rpc...)
-    "systemd-*", "_*",
+    "systemd-*",
+    "_*",
     # common services of a hub, a service node or a compute node
-    "messagebus", "sshd", "munge", "slurm", "slurmdbd", "postgres", "mysql", "mariadb", "redis", "nginx",
-    "openldap", "prometheus", "polkitd", "avahi", "dnsmasq", "ntp", "chrony", "statd", "tss", "uuidd",
-    "tcpdump", "usbmux", "rtkit", "colord", "geoclue", "pulse", "saned", "lightdm", "gdm", "sddm",
-    "adm", "operator", "halt", "shutdown", "ftp", "dbus", "rpc", "rpcuser", "docker", "podman",
+    "messagebus",
+    "sshd",
+    "munge",
+    "slurm",
+    "slurmdbd",
+    "postgres",
+    "mysql",
+    "mariadb",
+    "redis",
+    "nginx",
+    "openldap",
+    "prometheus",
+    "polkitd",
+    "avahi",
+    "dnsmasq",
+    "ntp",
+    "chrony",
+    "statd",
+    "tss",
+    "uuidd",
+    "tcpdump",
+    "usbmux",
+    "rtkit",
+    "colord",
+    "geoclue",
+    "pulse",
+    "saned",
+    "lightdm",
+    "gdm",
+    "sddm",
+    "adm",
+    "operator",
+    "halt",
+    "shutdown",
+    "ftp",
+    "dbus",
+    "rpc",
+    "rpcuser",
+    "docker",
+    "podman",
     # the hub's own accounts (docs/design-notes.md; grading.user's default)
-    "jupyterhub", "ailys-*",
+    "jupyterhub",
+    "ailys-*",
 )
 
 
@@ -70,8 +124,10 @@ def is_reserved(name: str) -> bool:
 
 def _not_reserved(name: str) -> str:
     if is_reserved(name):
-        raise ValueError(f"{name!r} is the name of a system or service account (RESERVED_ACCOUNTS in "
-                         "hub_config/schema.py), never a person of the hub")
+        raise ValueError(
+            f"{name!r} is the name of a system or service account (RESERVED_ACCOUNTS in "
+            "hub_config/schema.py), never a person of the hub"
+        )
     return name
 
 
@@ -120,7 +176,9 @@ class Listen(Strict):
     ip: IPv4Address = Field(IPv4Address("127.0.0.1"), description="Address the proxy serves browsers on.")
     port: Port = Field(8000, description="Port the proxy serves browsers on.")
     base_url: str = Field("/", pattern=r"^/([^/]+/)*$", description="URL prefix of the whole site.")
-    hub_port: Port = Field(8081, description="Port of the hub itself on 127.0.0.1 (proxy and servers reach it).")
+    hub_port: Port = Field(
+        8081, description="Port of the hub itself on 127.0.0.1 (proxy and servers reach it)."
+    )
     proxy_api_port: Port = Field(8001, description="Port of the proxy's REST API on 127.0.0.1.")
 
     @field_validator("hub_port", "proxy_api_port")
@@ -187,8 +245,10 @@ class SlurmSettings(Strict):
         "docs/design-notes.md). Empty: the hub is root and submits with sbatch --uid.",
     )
     command_timeout: Seconds = Field(
-        30, gt=0, description="A Slurm command that has not answered after this long counts as failed "
-        "(slurmctld down); the server is kept and the command tried again at the next poll."
+        30,
+        gt=0,
+        description="A Slurm command that has not answered after this long counts as failed "
+        "(slurmctld down); the server is kept and the command tried again at the next poll.",
     )
 
     @field_validator("exec_prefix")
@@ -248,7 +308,9 @@ class SpawnerSettings(Strict):
     @classmethod
     def _kind_available(cls, kind: str) -> str:
         if kind == "docker":
-            raise ValueError("spawner kind 'docker' is not available in this version yet; use 'local' or 'slurm'")
+            raise ValueError(
+                "spawner kind 'docker' is not available in this version yet; use 'local' or 'slurm'"
+            )
         return kind
 
     @field_validator("max_walltime", mode="before")
@@ -288,7 +350,9 @@ class Gallery(Strict):
         "for the browser (0: none). They count in the caps.",
     )
     idle_timeout: Seconds = Field(
-        600, ge=10, description="A page left open with no activity this long loses its kernel (abandoned page)."
+        600,
+        ge=10,
+        description="A page left open with no activity this long loses its kernel (abandoned page).",
     )
     closed_page_timeout: Seconds = Field(
         30,
@@ -302,7 +366,9 @@ class Gallery(Strict):
         description="Time a demo's notebook may take to execute; a render still unfinished then (a stalled "
         "kernel reply) is given up with its kernel and done again.",
     )
-    retry_after: Seconds = Field(10, ge=1, description="Retry-After of the 'busy, retry' page shown above the caps.")
+    retry_after: Seconds = Field(
+        10, ge=1, description="Retry-After of the 'busy, retry' page shown above the caps."
+    )
     run_as: Username = Field(
         "nobody",
         description="Account the gallery and its kernels run as when the hub runs as root (demo code never "
@@ -414,7 +480,9 @@ class Site(Strict):
     @classmethod
     def _gallery_port_free(cls, gallery: Gallery, info: ValidationInfo) -> Gallery:
         listen = info.data.get("listen")
-        taken = [k for k in ("port", "hub_port", "proxy_api_port") if listen and getattr(listen, k) == gallery.port]
+        taken = [
+            k for k in ("port", "hub_port", "proxy_api_port") if listen and getattr(listen, k) == gallery.port
+        ]
         if gallery.enabled and taken:
             raise ValueError(f"port {gallery.port} is already used by listen.{taken[0]}")
         return gallery
@@ -443,7 +511,9 @@ class Resources(Strict):
     partition: SlurmName | None = Field(None, description="Slurm partition (default: the site's).")
     account: SlurmName | None = Field(None, description="Slurm account to charge.")
     qos: SlurmName | None = Field(None, description="Slurm quality of service.")
-    reservation: SlurmName | None = Field(None, description="Slurm reservation (a class's time slot on Mesolys).")
+    reservation: SlurmName | None = Field(
+        None, description="Slurm reservation (a class's time slot on Mesolys)."
+    )
 
 
 class Assignment(Strict):
@@ -498,7 +568,9 @@ class Autograde(Strict):
     )
     memory: Bytes = Field(1024**3, gt=0, description="Memory one submission may allocate, such as 1G.")
     processes: int = Field(64, ge=8, le=4096, description="Processes and threads one submission may run.")
-    max_output: Bytes = Field(8 * 1024**2, gt=0, description="Output kept from one notebook; the rest is dropped.")
+    max_output: Bytes = Field(
+        8 * 1024**2, gt=0, description="Output kept from one notebook; the rest is dropped."
+    )
     preload: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")]] = Field(
         ["numpy", "scipy", "pandas", "sklearn", "matplotlib", "matplotlib.pyplot"],
         description="Modules imported once by the template each kernel is forked from (missing ones "
@@ -536,7 +608,9 @@ class Grades(Strict):
     @field_validator("emails")
     @classmethod
     def _emails(cls, emails: dict[str, str]) -> dict[str, str]:
-        bad = sorted(k for k, v in emails.items() if not re.fullmatch(r"[^@\s,\"]+@[^@\s,\"]+\.[^@\s,\"]+", v))
+        bad = sorted(
+            k for k, v in emails.items() if not re.fullmatch(r"[^@\s,\"]+@[^@\s,\"]+\.[^@\s,\"]+", v)
+        )
         if bad:
             raise ValueError(f"not an email address for {', '.join(bad)}")
         return emails

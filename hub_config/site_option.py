@@ -18,9 +18,11 @@ from .catalogue import Catalogue, CatalogueError, load_catalogue
 SITES = Path(__file__).parent / "sites"
 
 site_option = click.option(
-    "--site", default=lambda: os.environ.get("AILYS_SITE", "local"), show_default="local or $AILYS_SITE",
+    "--site",
+    default=lambda: os.environ.get("AILYS_SITE", "local"),
+    show_default="local or $AILYS_SITE",
     help="Site name (hub_config/sites/<name>.yaml) or path to a site file.",
-)  # fmt: skip
+)
 
 
 def site_file(site: str) -> Path:

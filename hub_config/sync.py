@@ -87,7 +87,9 @@ class HubAPI:
     """The few hub REST calls sync needs."""
 
     def __init__(self, url: str, token: str):
-        self.client = httpx.Client(base_url=url.rstrip("/") + "/", headers={"Authorization": f"token {token}"}, timeout=30)
+        self.client = httpx.Client(
+            base_url=url.rstrip("/") + "/", headers={"Authorization": f"token {token}"}, timeout=30
+        )
 
     def _call(self, method: str, path: str, json=None, **request):
         r = self.client.request(method, path, json=json, **request)

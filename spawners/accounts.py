@@ -50,7 +50,9 @@ class SystemAccountGuard(HasTraits):
         why = system_account_reason(account, self.min_uid)
         if why:
             name = account.pw_name
-            self.log.error("Refused to start a server for %s as Unix account %s: %s", self.user.name, name, why)
+            self.log.error(
+                "Refused to start a server for %s as Unix account %s: %s", self.user.name, name, why
+            )
             raise AccountRefused(
                 f"Not started: the Unix account {account.pw_name} cannot run a learner's server: {why}. "
                 "Ask the site's administrators."

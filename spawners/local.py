@@ -88,9 +88,22 @@ class LocalSpawner(SystemAccountGuard, LocalProcessSpawner):
         except KeyError:
             self.log.info("Creating Unix account %s with home %s", self.user.name, self.home)
             # UID_MIN overrides login.defs', which may be lower than the site's min_uid.
-            _run(["useradd", "--key", f"UID_MIN={self.min_uid}", "--home-dir", str(self.home),
-                  "--no-create-home", "--user-group", "--shell", "/bin/bash", "--comment", ACCOUNT_COMMENT,
-                  self.user.name])  # fmt: skip
+            _run(
+                [
+                    "useradd",
+                    "--key",
+                    f"UID_MIN={self.min_uid}",
+                    "--home-dir",
+                    str(self.home),
+                    "--no-create-home",
+                    "--user-group",
+                    "--shell",
+                    "/bin/bash",
+                    "--comment",
+                    ACCOUNT_COMMENT,
+                    self.user.name,
+                ]
+            )
             account = pwd.getpwnam(self.user.name)
         # First: a system account is refused whatever its home, before usermod could touch it.
         self.refuse_system_account(account)

@@ -37,7 +37,7 @@ from nbgrader.preprocessors import (
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
-)  # fmt: skip
+)
 from traitlets import List
 from traitlets.config import Config, JSONFileConfigLoader, PyFileConfigLoader
 
@@ -145,7 +145,9 @@ class Course:
             try:
                 nbformat.validate(nbformat.read(path, as_version=4))
             except Exception as error:  # noqa: BLE001 - JSON, schema or encoding: all the learner's
-                first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                first = (
+                    str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+                )
                 raise SubmissionError(f"{path.name} is not a valid notebook ({first})") from None
 
     def changed_read_only_cells(self, student: str, assignment: str, notebook: str) -> list[str]:
@@ -159,13 +161,19 @@ class Course:
         changed = []
         for cell in mine.cells:
             meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade_id") and not meta.get("solution") and (meta.get("locked") or meta.get("grade")):
+            if (
+                meta.get("grade_id")
+                and not meta.get("solution")
+                and (meta.get("locked") or meta.get("grade"))
+            ):
                 # the original still has the hidden tests that release took out of the learner's copy
                 if released(originals.get(meta["grade_id"], cell.source)) != released(cell.source):
                     changed.append(meta["grade_id"])
         return changed
 
-    def working_copy(self, student: str, assignment: str, work_root: Path, owner: tuple[int, int] | None) -> Path:
+    def working_copy(
+        self, student: str, assignment: str, work_root: Path, owner: tuple[int, int] | None
+    ) -> Path:
         """A copy of the sanitized submission only, owned by the grading account (mode 700)."""
         copy = Path(os.path.realpath(work_root)) / f"{student}--{assignment}"
         shutil.rmtree(copy, ignore_errors=True)
@@ -194,8 +202,14 @@ class Course:
                 notebook_reasons.append(note)
             _add_reason_cell(nb, notebook_reasons)
             resources = self._resources(student, assignment, name)
-            for step in (IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-                         AssignLatePenalties, CheckCellMetadata):  # fmt: skip
+            for step in (
+                IgnorePattern,
+                ClearMetadataPreprocessor,
+                LimitOutput,
+                SaveAutoGrades,
+                AssignLatePenalties,
+                CheckCellMetadata,
+            ):
                 nb, resources = step(config=self.config)(nb, resources)
             nbformat.write(nb, self.autograded(student, assignment) / name)
         return self._finish(student, assignment, "graded", reasons)
@@ -205,7 +219,9 @@ class Course:
         try:
             self._ensure_submission(student, assignment)
         except MissingEntry:
-            raise SubmissionError(f"assignment {assignment} is not in the gradebook (generate it first)") from None
+            raise SubmissionError(
+                f"assignment {assignment} is not in the gradebook (generate it first)"
+            ) from None
         dest = self.autograded(student, assignment)
         dest.mkdir(parents=True, exist_ok=True)
         release = Path(self.coursedir.format_path(self.coursedir.release_directory, ".", assignment))
@@ -232,16 +248,25 @@ class Course:
     def _resources(self, student: str, assignment: str, name: str) -> dict:
         return {
             "unique_key": Path(name).stem,
-            "nbgrader": {"student": student, "assignment": assignment, "notebook": Path(name).stem,
-                         "db_url": self.db_url},
-        }  # fmt: skip
+            "nbgrader": {
+                "student": student,
+                "assignment": assignment,
+                "notebook": Path(name).stem,
+                "db_url": self.db_url,
+            },
+        }
 
     def _finish(self, student: str, assignment: str, status: str, reasons: list[str]) -> Outcome:
         with Gradebook(self.db_url, self.coursedir.course_id) as gb:
             submission = gb.find_submission(assignment, student)
             score, max_score = submission.score, submission.max_score
-        marker = {"submitted": self._timestamp(student, assignment), "status": status, "reasons": reasons,
-                  "score": score, "max_score": max_score}  # fmt: skip
+        marker = {
+            "submitted": self._timestamp(student, assignment),
+            "status": status,
+            "reasons": reasons,
+            "score": score,
+            "max_score": max_score,
+        }
         (self.autograded(student, assignment) / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
         return Outcome(student, status, score, max_score, reasons)
 
@@ -257,8 +282,11 @@ class Course:
         return Path(self.coursedir.format_path(self.coursedir.feedback_directory, student, assignment))
 
 
-_HINTS = {"MemoryError": " (over the memory limit)", "BlockingIOError": " (over the process limit)",
-          "KeyboardInterrupt": " (interrupted at the time limit)"}
+_HINTS = {
+    "MemoryError": " (over the memory limit)",
+    "BlockingIOError": " (over the process limit)",
+    "KeyboardInterrupt": " (interrupted at the time limit)",
+}
 
 
 def _answer_errors(nb) -> list[str]:

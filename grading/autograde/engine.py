@@ -39,8 +39,14 @@ class Settings:
     hide: tuple[str, ...] = ()  # more folders the sandbox must not see (homes, data dir...)
 
     def limits(self) -> dict:
-        return asdict(Limits(memory=self.memory, processes=self.processes, file_size=self.file_size,
-                             cpu_time=self.total_timeout + 30))  # fmt: skip
+        return asdict(
+            Limits(
+                memory=self.memory,
+                processes=self.processes,
+                file_size=self.file_size,
+                cpu_time=self.total_timeout + 30,
+            )
+        )
 
     def owner(self) -> tuple[int, int] | None:
         if not self.user:
@@ -73,10 +79,18 @@ def make_job(course: Course, settings: Settings, student: str, assignment: str, 
     notebooks = course.prepare(student, assignment)
     copy = course.working_copy(student, assignment, root, settings.owner())
     hide = [str(course.root), *settings.hide]
-    return Job(key=student, workdir=str(copy), notebooks=notebooks, timeout=settings.timeout,
-               total_timeout=settings.total_timeout, max_output=settings.max_output,
-               limits=settings.limits(), hide=hide, work_root=os.path.realpath(settings.work_dir),
-               preload=list(settings.preload))  # fmt: skip
+    return Job(
+        key=student,
+        workdir=str(copy),
+        notebooks=notebooks,
+        timeout=settings.timeout,
+        total_timeout=settings.total_timeout,
+        max_output=settings.max_output,
+        limits=settings.limits(),
+        hide=hide,
+        work_root=os.path.realpath(settings.work_dir),
+        preload=list(settings.preload),
+    )
 
 
 def record_result(course: Course, assignment: str, result: dict) -> Outcome:

@@ -80,8 +80,9 @@ class ForkProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd: list[str], **kwargs) -> dict:
         connection_file = cmd[cmd.index("-f") + 1]
         extra = cmd[cmd.index("-f") + 2 :]
-        request = KernelRequest(**{**self.parent.request_base, "connection_file": connection_file,
-                                   "extra_arguments": extra})  # fmt: skip
+        request = KernelRequest(
+            **{**self.parent.request_base, "connection_file": connection_file, "extra_arguments": extra}
+        )
         pid, pidfd = _template.fork_kernel(request)
         self.process = ForkedProcess(pid, pidfd)
         self.pid, self.pgid = pid, None
@@ -93,8 +94,10 @@ class ForkProvisioner(LocalProvisioner):
         """Return once the kernel has bound its ipc sockets. A client that connects earlier finds
         no socket file and zmq retries only every 100 ms: a third of a kernel's start-up here."""
         info = self.connection_info
-        paths = [Path(f"{info['ip']}-{info[k]}") for k in ("shell_port", "iopub_port", "stdin_port",
-                                                            "control_port", "hb_port")]  # fmt: skip
+        paths = [
+            Path(f"{info['ip']}-{info[k]}")
+            for k in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+        ]
         deadline = time.monotonic() + timeout
         while not all(p.exists() for p in paths):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -133,7 +136,9 @@ class QuickReadyClient(AsyncKernelClient):
             except Empty:
                 reply = None
             if reply and reply["msg_type"] == "kernel_info_reply":
-                if await self._iopub_idle(reply["parent_header"].get("msg_id"), deadline=time.monotonic() + 1):
+                if await self._iopub_idle(
+                    reply["parent_header"].get("msg_id"), deadline=time.monotonic() + 1
+                ):
                     self._handle_kernel_info_reply(reply)
                     return
             if not await self._async_is_alive():
@@ -150,7 +155,10 @@ class QuickReadyClient(AsyncKernelClient):
                 msg = await ensure_async(self.iopub_channel.get_msg(timeout=left))
             except Empty:
                 return False
-            if msg["parent_header"].get("msg_id") == msg_id and msg["content"].get("execution_state") == "idle":
+            if (
+                msg["parent_header"].get("msg_id") == msg_id
+                and msg["content"].get("execution_state") == "idle"
+            ):
                 return True
         return False
 
@@ -166,7 +174,9 @@ class ForkKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         if self.provisioner is None:
             self.kernel_id = self.kernel_id or str(uuid.uuid4())
-            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+            self.provisioner = ForkProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+            )
         return await super()._async_pre_start_kernel(**kw)
 
 
@@ -204,7 +214,11 @@ class SandboxedExecute(Execute):
         content = msg.get("content", {})
         size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
         self.output_bytes += size
-        if self.output_bytes > self.max_output and msg["msg_type"] in ("stream", "display_data", "execute_result"):
+        if self.output_bytes > self.max_output and msg["msg_type"] in (
+            "stream",
+            "display_data",
+            "execute_result",
+        ):
             note = f"the notebook printed more than {self.max_output // 1024**2} MB; the rest was dropped"
             if note not in self.reasons:
                 self.reasons.append(note)
@@ -250,19 +264,32 @@ def run_job(job: Job) -> dict:
     executed, reasons = {}, []
     # Every notebook is read before any kernel runs: a kernel may replace the files of its copy
     # (with a symbolic link to another submission's, say), and this process is not sandboxed.
-    notebooks = {name: nbformat.reads(_read_own(Path(job.workdir) / name), as_version=nbformat.NO_CONVERT)
-                 for name in job.notebooks}  # fmt: skip
+    notebooks = {
+        name: nbformat.reads(_read_own(Path(job.workdir) / name), as_version=nbformat.NO_CONVERT)
+        for name in job.notebooks
+    }
     for name, nb in notebooks.items():
         kernels: list[ForkedProcess] = []
         # a fresh folder per kernel, named at random, for its sockets and connection file (the
         # previous kernel of this copy cannot have prepared it)
         sockets = Path(job.workdir) / f".k-{uuid.uuid4().hex[:12]}"
         sockets.mkdir(mode=0o700)
-        request_base = {"workdir": job.workdir, "hide": job.hide, "work_root": job.work_root,
-                        "limits": job.limits, "connection_file": "", "extra_arguments": [],
-                        "log": str(Path(job.workdir) / f".kernel-{uuid.uuid4().hex[:12]}.log")}  # fmt: skip
-        km = ForkKernelManager(request_base, kernels.append, transport="ipc", ip=str(sockets / "s"),
-                               kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"))  # fmt: skip
+        request_base = {
+            "workdir": job.workdir,
+            "hide": job.hide,
+            "work_root": job.work_root,
+            "limits": job.limits,
+            "connection_file": "",
+            "extra_arguments": [],
+            "log": str(Path(job.workdir) / f".kernel-{uuid.uuid4().hex[:12]}.log"),
+        }
+        km = ForkKernelManager(
+            request_base,
+            kernels.append,
+            transport="ipc",
+            ip=str(sockets / "s"),
+            kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+        )
         km.connection_file = str(sockets / "kernel.json")
         ep = SandboxedExecute(job.max_output, timeout=job.timeout, km=km, shutdown_kernel="immediate")
         ep.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
@@ -293,11 +320,18 @@ def run_job(job: Job) -> dict:
         reasons += [f"{name}: {r}" for r in ep.reasons]
         unanswered = zero_unanswered(nb, ep.replies, ep.running, ep.stopped)
         if unanswered:
-            reasons.append(f"{name}: {ep.stopped or 'cells were skipped'}; no points for the cells "
-                           f"the kernel did not answer: {', '.join(unanswered)}")
+            reasons.append(
+                f"{name}: {ep.stopped or 'cells were skipped'}; no points for the cells "
+                f"the kernel did not answer: {', '.join(unanswered)}"
+            )
         executed[name] = nbformat.writes(nb)
-    return {"key": job.key, "notebooks": executed, "reasons": reasons, "started": time.time() - (time.monotonic() - started),
-            "ended": time.time()}  # fmt: skip
+    return {
+        "key": job.key,
+        "notebooks": executed,
+        "reasons": reasons,
+        "started": time.time() - (time.monotonic() - started),
+        "ended": time.time(),
+    }
 
 
 def zero_unanswered(nb, replies: dict[int, str], running: int | None, why: str) -> list[str]:
@@ -320,8 +354,12 @@ def zero_unanswered(nb, replies: dict[int, str], running: int | None, why: str) 
             cell.outputs = [_error("NotRun", f"not run: {why}" if why else "this cell was not run")]
             cell.execution_count = None
         elif not (_fails(cell.outputs) and any(out.get("output_type") == "error" for out in cell.outputs)):
-            cell.outputs.insert(0, _error("NoReply", why or "the kernel did not answer") if status is None
-                                else _error("BadReply", f"the kernel answered {status!r}, not 'ok'"))
+            cell.outputs.insert(
+                0,
+                _error("NoReply", why or "the kernel did not answer")
+                if status is None
+                else _error("BadReply", f"the kernel answered {status!r}, not 'ok'"),
+            )
     return unanswered
 
 

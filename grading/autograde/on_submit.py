@@ -53,22 +53,43 @@ def grade_submission(
         shutil.copytree(submission_path, target)
     if not target.is_dir():
         raise FileNotFoundError(f"no submission of {assignment} by {student} in {target}")
-    summary = grade_local(course, assignment, settings or Settings(), workers=1, students=[student], feedback=True)
+    summary = grade_local(
+        course, assignment, settings or Settings(), workers=1, students=[student], feedback=True
+    )
     outcome = summary.outcomes[0]
     feedback = Path(course.coursedir.format_path(course.coursedir.feedback_directory, student, assignment))
-    return Result(student, assignment, outcome.status, outcome.score, outcome.max_score, outcome.reasons,
-                  feedback if feedback.is_dir() else None)  # fmt: skip
+    return Result(
+        student,
+        assignment,
+        outcome.status,
+        outcome.score,
+        outcome.max_score,
+        outcome.reasons,
+        feedback if feedback.is_dir() else None,
+    )
 
 
 def settings_for(catalogue, course) -> Settings:
     """Resolve the course's autograde limits and the site's grading settings."""
     site, auto = catalogue.site, course.autograde
-    work_dir = site.grading.work_dir if site.grading.work_dir.is_absolute() else catalogue.data_dir / site.grading.work_dir
+    work_dir = (
+        site.grading.work_dir
+        if site.grading.work_dir.is_absolute()
+        else catalogue.data_dir / site.grading.work_dir
+    )
     user = site.grading.user if os.geteuid() == 0 else None  # not root: the current account runs them
     hide = tuple(str(p) for p in (catalogue.data_dir, catalogue.courses_dir) if p.exists())
-    return Settings(timeout=auto.timeout, total_timeout=auto.total_timeout, memory=auto.memory,
-                    processes=auto.processes, max_output=auto.max_output, preload=tuple(auto.preload),
-                    user=user, work_dir=work_dir, hide=hide)  # fmt: skip
+    return Settings(
+        timeout=auto.timeout,
+        total_timeout=auto.total_timeout,
+        memory=auto.memory,
+        processes=auto.processes,
+        max_output=auto.max_output,
+        preload=tuple(auto.preload),
+        user=user,
+        work_dir=work_dir,
+        hide=hide,
+    )
 
 
 def settings_from_catalogue(catalogue, slug: str) -> Settings:

@@ -64,12 +64,26 @@ DEFAULT_PRELOAD = ("numpy", "scipy", "pandas", "sklearn", "matplotlib", "matplot
 # Set before the template imports anything: one BLAS thread (a forked pool would be broken, and
 # threads forbid unshare(CLONE_NEWUSER)), a non-interactive matplotlib.
 TEMPLATE_ENV = {
-    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    "NUMEXPR_NUM_THREADS": "1", "MPLBACKEND": "agg", "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1",
-}  # fmt: skip
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "MPLBACKEND": "agg",
+    "MALLOC_ARENA_MAX": "2",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 
-KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
-                  "debugpy", "pdb", "sqlite3", "IPython.core.history", "IPython.core.completer")  # fmt: skip
+KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "debugpy",
+    "pdb",
+    "sqlite3",
+    "IPython.core.history",
+    "IPython.core.completer",
+)
 
 CHECKOUT = str(Path(__file__).resolve().parents[2])
 # All that a process of the grading path below its caller (worker, template, Slurm client and
@@ -135,11 +149,14 @@ def _check(result: int, what: str) -> None:
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(
         _libc.mount(
-            source.encode() if source else None, target.encode(), fstype.encode() if fstype else None,
-            ctypes.c_ulong(flags), data.encode() if data else None,
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
         ),
         f"mount {target}",
-    )  # fmt: skip
+    )
 
 
 def _write(path: str, text: str) -> None:
@@ -168,7 +185,13 @@ def hide_paths(request: KernelRequest) -> None:
     for path in hidden:
         if not path or not os.path.isdir(path):  # gone too when a folder hidden before held it
             continue
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m" if path in tmp else "mode=755,size=1m")
+        _mount(
+            "tmpfs",
+            path,
+            "tmpfs",
+            MS_NOSUID | MS_NODEV,
+            "mode=1777,size=64m" if path in tmp else "mode=755,size=1m",
+        )
     for path, fd in zip(back, keep, strict=True):
         os.makedirs(path, exist_ok=True)  # on a tmpfs now, when a hidden folder held it
         _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND)
@@ -226,9 +249,15 @@ def _kernel_env(workdir: str) -> dict[str, str]:
     env = grading_env()  # the template's, itself allow-listed
     del env["PYTHONPATH"]  # the kernel's own child processes need nothing of ours
     env.update(TEMPLATE_ENV)
-    env.update(HOME=workdir, USER=os.environ.get("USER", "grader"), IPYTHONDIR=f"{workdir}/.ipython",
-               MPLCONFIGDIR=f"{workdir}/.matplotlib", JUPYTER_RUNTIME_DIR=f"{workdir}/.k",
-               NBGRADER_EXECUTION="autograde", PYTHONHASHSEED="0")  # fmt: skip
+    env.update(
+        HOME=workdir,
+        USER=os.environ.get("USER", "grader"),
+        IPYTHONDIR=f"{workdir}/.ipython",
+        MPLCONFIGDIR=f"{workdir}/.matplotlib",
+        JUPYTER_RUNTIME_DIR=f"{workdir}/.k",
+        NBGRADER_EXECUTION="autograde",
+        PYTHONHASHSEED="0",
+    )
     return env
 
 
@@ -345,14 +374,25 @@ class Template:
 
         home = tempfile.mkdtemp(prefix="ailys-template-")  # the template's own caches (matplotlib, IPython)
         # never the caller's environment: the kernels' /proc/self/environ is this one
-        env = grading_env(**TEMPLATE_ENV, HOME=home, MPLCONFIGDIR=home, IPYTHONDIR=f"{home}/ipython",
-                          USER=user or _account_name())
+        env = grading_env(
+            **TEMPLATE_ENV,
+            HOME=home,
+            MPLCONFIGDIR=home,
+            IPYTHONDIR=f"{home}/ipython",
+            USER=user or _account_name(),
+        )
         argv = [sys.executable, "-m", "grading.autograde.sandbox", str(theirs.fileno()), *preload]
         self.process = subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], env=env, cwd="/", user=user, group=_group_of(user),
-            extra_groups=[] if user else None, stdin=subprocess.DEVNULL,
+            argv,
+            pass_fds=[theirs.fileno()],
+            env=env,
+            cwd="/",
+            user=user,
+            group=_group_of(user),
+            extra_groups=[] if user else None,
+            stdin=subprocess.DEVNULL,
             preexec_fn=lambda: _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0),
-        )  # fmt: skip
+        )
         theirs.close()
         self.sock, self.home, self._info = ours, home, None
 

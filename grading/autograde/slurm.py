@@ -52,19 +52,31 @@ class SlurmError(RuntimeError):
 
 def batch_script(root: Path, count: int) -> str:
     """The array task: the same Python, our checkout on its path, nothing of the submitter's env."""
-    return "\n".join([
-        "#!/bin/sh",
-        f"export PATH={os.path.dirname(sys.executable)}:/usr/bin:/bin PYTHONPATH={CHECKOUT} HOME={root}",
-        f"exec {sys.executable} -m grading.autograde.task {root / 'jobs.json'} \"$SLURM_ARRAY_TASK_ID\"",
-        "",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "#!/bin/sh",
+            f"export PATH={os.path.dirname(sys.executable)}:/usr/bin:/bin PYTHONPATH={CHECKOUT} HOME={root}",
+            f'exec {sys.executable} -m grading.autograde.task {root / "jobs.json"} "$SLURM_ARRAY_TASK_ID"',
+            "",
+        ]
+    )
 
 
 def sbatch_argv(root: Path, count: int, settings: Settings, grading, user: str | None) -> list[str]:
     minutes = max(1, -(-(settings.total_timeout + 120) // 60))  # the submission's limit, plus start-up
-    argv = ["sbatch", "--parsable", f"--array=0-{count - 1}%{grading.throttle}", "--job-name=ailys-grade",
-            "--cpus-per-task=1", f"--mem={(settings.memory + 1024**3) // 1024**2}M", f"--time={minutes}",
-            "--requeue", "--export=NONE", f"--chdir={root}", f"--output={root}/logs/task-%a.log"]  # fmt: skip
+    argv = [
+        "sbatch",
+        "--parsable",
+        f"--array=0-{count - 1}%{grading.throttle}",
+        "--job-name=ailys-grade",
+        "--cpus-per-task=1",
+        f"--mem={(settings.memory + 1024**3) // 1024**2}M",
+        f"--time={minutes}",
+        "--requeue",
+        "--export=NONE",
+        f"--chdir={root}",
+        f"--output={root}/logs/task-%a.log",
+    ]
     if grading.partition:
         argv.append(f"--partition={grading.partition}")
     if grading.account:
@@ -128,7 +140,11 @@ def _run_array(course, assignment, settings, grading, root: Path, jobs, env, don
     submitted = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     if submitted.returncode != 0:
         for job in jobs:
-            done(course.record_failure(job.key, assignment, f"sbatch refused the grading job: {submitted.stderr.strip()}"))
+            done(
+                course.record_failure(
+                    job.key, assignment, f"sbatch refused the grading job: {submitted.stderr.strip()}"
+                )
+            )
         raise SlurmError(f"sbatch refused the grading job: {submitted.stderr.strip()}")
     job_id = submitted.stdout.strip().split(";")[0]
     pending = dict(enumerate(jobs))
@@ -151,14 +167,19 @@ def _run_array(course, assignment, settings, grading, root: Path, jobs, env, don
             alive = _array_alive(job_id, env)
             if alive is None:
                 if time.monotonic() - answered > SILENCE:
-                    raise SlurmError(f"Slurm has not answered for {SILENCE} s (squeue fails); job {job_id} abandoned")
+                    raise SlurmError(
+                        f"Slurm has not answered for {SILENCE} s (squeue fails); job {job_id} abandoned"
+                    )
             else:
                 answered = time.monotonic()
             if alive is False and not any((root / "results" / f"{i}.json").exists() for i in pending):
                 for index, job in sorted(pending.items()):
                     state = _task_state(job_id, index, env)
-                    done(course.record_failure(job.key, assignment,
-                                               f"the Slurm task ended without a result (state {state})"))  # fmt: skip
+                    done(
+                        course.record_failure(
+                            job.key, assignment, f"the Slurm task ended without a result (state {state})"
+                        )
+                    )
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"grading job {job_id} still running after its deadline")
@@ -179,8 +200,13 @@ def _run_array(course, assignment, settings, grading, root: Path, jobs, env, don
 def _array_alive(job_id: str, env: dict) -> bool | None:
     """Does any task of the array still wait or run? None: squeue does not answer."""
     try:
-        result = subprocess.run(["squeue", "--noheader", "--array", "--jobs", job_id, "--format=%T"], env=env,
-                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        result = subprocess.run(
+            ["squeue", "--noheader", "--array", "--jobs", job_id, "--format=%T"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
@@ -189,6 +215,19 @@ def _array_alive(job_id: str, env: dict) -> bool | None:
 
 
 def _task_state(job_id: str, index: int, env: dict) -> str:
-    result = subprocess.run(["sacct", "--noheader", "--parsable2", "--jobs", f"{job_id}_{index}",
-                             "--format=State", "--allocations"], env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [
+            "sacct",
+            "--noheader",
+            "--parsable2",
+            "--jobs",
+            f"{job_id}_{index}",
+            "--format=State",
+            "--allocations",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return (result.stdout.split() or ["unknown"])[0]

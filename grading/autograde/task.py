@@ -32,13 +32,18 @@ def main(argv: list[str]) -> int:
     result_file = jobs_file.parent / "results" / f"{index}.json"
     restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
     if restarts >= MAX_STARTS:
-        result = {"key": job.key, "error": f"the grading task was lost to node failures {restarts} times; "
-                                           "it is not tried again"}  # fmt: skip
+        result = {
+            "key": job.key,
+            "error": f"the grading task was lost to node failures {restarts} times; it is not tried again",
+        }
     else:
         try:
             result = run_job(job)
         except Exception as error:  # noqa: BLE001 - reported for this submission only
-            result = {"key": job.key, "error": f"grading failed on {os.uname().nodename}: {type(error).__name__}: {error}"}
+            result = {
+                "key": job.key,
+                "error": f"grading failed on {os.uname().nodename}: {type(error).__name__}: {error}",
+            }
     result.update(node=os.environ.get("SLURMD_NODENAME", ""), restarts=restarts)
     partial = result_file.with_suffix(".part")
     partial.write_text(json.dumps(result))

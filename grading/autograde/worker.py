@@ -43,9 +43,18 @@ class Workers:
             thread.start()
 
     def _start(self) -> subprocess.Popen:
-        process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env,
-                                   stderr=self.log, user=self.user, group=_group(self.user), extra_groups=[] if self.user else None,
-                                   cwd="/", text=True)  # fmt: skip
+        process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=self.env,
+            stderr=self.log,
+            user=self.user,
+            group=_group(self.user),
+            extra_groups=[] if self.user else None,
+            cwd="/",
+            text=True,
+        )
         self.processes.append(process)
         return process
 

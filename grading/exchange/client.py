@@ -305,10 +305,15 @@ class ExchangeList(abc.ExchangeList, HubExchange):
             infos.sort(key=lambda i: i["timestamp"])
             for info in infos:
                 self.log.info("%s %s %s %s", course_id, student_id, assignment_id, info["timestamp"])
-            result.append({
-                "course_id": course_id, "student_id": student_id, "assignment_id": assignment_id,
-                "status": "submitted", "submissions": infos,
-            })  # fmt: skip
+            result.append(
+                {
+                    "course_id": course_id,
+                    "student_id": student_id,
+                    "assignment_id": assignment_id,
+                    "status": "submitted",
+                    "submissions": infos,
+                }
+            )
         return result
 
     def _submission_info(self, sub: dict, feedback: dict | None) -> dict:
@@ -320,14 +325,16 @@ class ExchangeList(abc.ExchangeList, HubExchange):
             local_html = os.path.join(local_feedback_dir, f"{notebook_id}.html")
             local_sum = _sha256(local_html)
             exchange = (feedback or {}).get("files", {}).get(f"{notebook_id}.html")
-            notebooks.append({
-                "notebook_id": notebook_id,
-                "path": os.path.join(local, nb),
-                "has_local_feedback": local_sum is not None,
-                "has_exchange_feedback": exchange is not None,
-                "local_feedback_path": local_html if local_sum else None,
-                "feedback_updated": bool(local_sum and exchange and exchange["sha256"] != local_sum),
-            })  # fmt: skip
+            notebooks.append(
+                {
+                    "notebook_id": notebook_id,
+                    "path": os.path.join(local, nb),
+                    "has_local_feedback": local_sum is not None,
+                    "has_exchange_feedback": exchange is not None,
+                    "local_feedback_path": local_html if local_sum else None,
+                    "feedback_updated": bool(local_sum and exchange and exchange["sha256"] != local_sum),
+                }
+            )
         has_local = bool(notebooks) and all(n["has_local_feedback"] for n in notebooks)
         return {
             "course_id": sub["course_id"],

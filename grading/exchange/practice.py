@@ -67,13 +67,38 @@ class PracticeGrading:
                 target = Path(tmp) / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
-            result = grade_submission(course_dir(catalogue, slug), assignment, learner, tmp,
-                                      settings=settings_from_catalogue(catalogue, slug), course_id=slug)  # fmt: skip
-        files = {p.name: p.read_bytes() for p in sorted(result.feedback_dir.glob("*.html"))} if result.feedback_dir else {}
+            result = grade_submission(
+                course_dir(catalogue, slug),
+                assignment,
+                learner,
+                tmp,
+                settings=settings_from_catalogue(catalogue, slug),
+                course_id=slug,
+            )
+        files = (
+            {p.name: p.read_bytes() for p in sorted(result.feedback_dir.glob("*.html"))}
+            if result.feedback_dir
+            else {}
+        )
         if not files:
-            self.log.warning("autograde on submit of %s/%s by %s: %s, no feedback to release (%s)", slug,
-                             assignment, learner, result.status, "; ".join(result.reasons))  # fmt: skip
+            self.log.warning(
+                "autograde on submit of %s/%s by %s: %s, no feedback to release (%s)",
+                slug,
+                assignment,
+                learner,
+                result.status,
+                "; ".join(result.reasons),
+            )
             return
-        self.store.release_feedback(slug, assignment, learner, timestamp, files, by=GRADER, now=dt.datetime.now(dt.UTC))
-        self.log.info("autograded on submit: %s/%s by %s: %s %g/%g, feedback released", slug, assignment,
-                      learner, result.status, result.score, result.max_score)  # fmt: skip
+        self.store.release_feedback(
+            slug, assignment, learner, timestamp, files, by=GRADER, now=dt.datetime.now(dt.UTC)
+        )
+        self.log.info(
+            "autograded on submit: %s/%s by %s: %s %g/%g, feedback released",
+            slug,
+            assignment,
+            learner,
+            result.status,
+            result.score,
+            result.max_score,
+        )

@@ -42,6 +42,12 @@ from .practice import PracticeGrading
 from .routes import ROUTES
 from .storage import ExchangeProblem, ExchangeStore, Limits, check_name
 
+# Files move through their own threads: decoding, checking and writing a 20 MB submission (27 MB of
+# base64), or reading and encoding a release for fetch or a submission for collect, would stall every
+# other request on the event loop. Autograde on submit holds the loop's default threads for minutes.
+# A few, since each holds a set of files three times over (JSON text, base64 strings, bytes).
+FILE_WORK = ThreadPoolExecutor(max_workers=4, thread_name_prefix="exchange-files")
+
 GROUPS_TTL = 10.0  # seconds a user's hub groups are trusted before being asked again
 CATALOGUE_TTL = 5.0
 
@@ -179,6 +185,16 @@ class APIHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
+    async def off_loop(self, work):
+        """Run ``work()`` (reading, writing, encoding files) in FILE_WORK; return its result."""
+        return await ioloop.IOLoop.current().run_in_executor(FILE_WORK, work)
+
+    async def reply_with_files(self, meta: dict, read_files) -> None:
+        """Answer ``meta`` plus ``files``: read by ``read_files()``, encoded off the event loop."""
+        text = await self.off_loop(lambda: json.dumps({**meta, "files": encode_files(read_files())}))
+        self.set_header("Content-Type", "application/json")
+        self.finish(text)
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
@@ -228,12 +244,18 @@ class CourseHandler(APIHandler):
     async def get(self, slug):
         course, role = await self.course(slug)
         s = course.submission
-        self.reply({
-            "course_id": slug,
-            "role": role,
-            "submission": {"max_file_size": s.max_file_size, "max_total_size": s.max_total_size, "max_files": s.max_files},
-            "due": {a.name: a.due.isoformat() if a.due else None for a in course.assignments},
-        })  # fmt: skip
+        self.reply(
+            {
+                "course_id": slug,
+                "role": role,
+                "submission": {
+                    "max_file_size": s.max_file_size,
+                    "max_total_size": s.max_total_size,
+                    "max_files": s.max_files,
+                },
+                "due": {a.name: a.due.isoformat() if a.due else None for a in course.assignments},
+            }
+        )
 
 
 class AssignmentsHandler(APIHandler):
@@ -250,15 +272,19 @@ class AssignmentHandler(APIHandler):
     async def get(self, slug, assignment):
         await self.course(slug)
         meta = self.ctx.store.release_of(slug, assignment)
-        self.reply({**meta, "files": encode_files(self.ctx.store.released_files(slug, assignment))})
+        await self.reply_with_files(meta, lambda: self.ctx.store.released_files(slug, assignment))
 
     async def put(self, slug, assignment):
         await self.course(slug, need="staff", doing="release assignments")
-        body = self.body()
-        meta = self.ctx.store.release(
-            slug, check_name("assignment", assignment), decode_files(body), self.who["name"], self.now(),
-            force=bool(body.get("force")),
-        )  # fmt: skip
+        check_name("assignment", assignment)
+        who, now = self.who["name"], self.now()
+
+        def store() -> dict:
+            body = self.body()
+            force = bool(body.get("force"))
+            return self.ctx.store.release(slug, assignment, decode_files(body), who, now, force=force)
+
+        meta = await self.off_loop(store)
         self.log_action("released", course=slug, assignment=assignment)
         self.reply(meta, status=201)
 
@@ -270,10 +296,6 @@ class AssignmentHandler(APIHandler):
 
 
 class SubmitHandler(APIHandler):
-    # Its own threads: autograde on submit holds the loop's default ones for minutes. A few, since each
-    # holds a submission three times over (JSON text, base64 strings, bytes) while it works.
-    storing = ThreadPoolExecutor(max_workers=4, thread_name_prefix="exchange-submit")
-
     async def post(self, slug, assignment):
         course, _ = await self.course(slug, need="learner", doing="submit")
         learner, now = self.who["name"], self.now()  # its time of arrival, however long storing takes
@@ -285,9 +307,7 @@ class SubmitHandler(APIHandler):
             )
 
         try:
-            # Parsing, checking and writing up to 20 MB (27 MB of base64) on the event loop would stall
-            # every other request to the exchange until this one is stored.
-            meta = await ioloop.IOLoop.current().run_in_executor(self.storing, store)
+            meta = await self.off_loop(store)
         except ExchangeProblem as err:
             if err.status == 422:
                 self.log_action(
@@ -295,8 +315,14 @@ class SubmitHandler(APIHandler):
                 )
             raise
         queued = self.ctx.practice.submitted(course, assignment, self.who["name"], meta)
-        self.log_action("submitted", course=slug, assignment=assignment, id=meta["id"], late=meta["late"],
-                        autograde=queued)  # fmt: skip
+        self.log_action(
+            "submitted",
+            course=slug,
+            assignment=assignment,
+            id=meta["id"],
+            late=meta["late"],
+            autograde=queued,
+        )
         self.reply({**meta, "autograde_on_submit": queued}, status=201)
 
 
@@ -316,11 +342,13 @@ class SubmissionHandler(APIHandler):
     async def get(self, slug, assignment, learner, sub_id):
         _, role = await self.course(slug)
         self.only_own(role, learner, "submissions")
-        files = self.ctx.store.submission_files(slug, assignment, learner, sub_id)
+        files = await self.off_loop(
+            lambda: self.ctx.store.submission_files(slug, assignment, learner, sub_id)
+        )
         meta = next(m for m in self.ctx.store.submissions(slug, assignment, learner) if m["id"] == sub_id)
         if role == "staff":
             self.log_action("collected", course=slug, assignment=assignment, learner=learner, id=sub_id)
-        self.reply({**meta, "files": encode_files(files)})
+        await self.reply_with_files(meta, lambda: files)
 
 
 class FeedbackListHandler(APIHandler):
@@ -336,14 +364,21 @@ class FeedbackListHandler(APIHandler):
 class FeedbackReleaseHandler(APIHandler):
     async def put(self, slug, assignment, learner):
         await self.course(slug, need="staff", doing="release feedback")
-        body = self.body()
-        timestamp = body.get("timestamp")
-        if not isinstance(timestamp, str):
-            raise ExchangeProblem(400, "the request body needs 'timestamp': the submission's timestamp.txt")
-        meta = self.ctx.store.release_feedback(
-            slug, check_name("assignment", assignment), check_name("learner", learner), timestamp,
-            decode_files(body), self.who["name"], self.now(),
-        )  # fmt: skip
+        check_name("assignment", assignment)
+        check_name("learner", learner)
+        who, now = self.who["name"], self.now()
+
+        def store() -> dict:
+            body = self.body()
+            timestamp = body.get("timestamp")
+            if not isinstance(timestamp, str):
+                raise ExchangeProblem(
+                    400, "the request body needs 'timestamp': the submission's timestamp.txt"
+                )
+            files = decode_files(body)
+            return self.ctx.store.release_feedback(slug, assignment, learner, timestamp, files, who, now)
+
+        meta = await self.off_loop(store)
         self.log_action(
             "released feedback", course=slug, assignment=assignment, learner=learner, id=meta["submission_id"]
         )
@@ -354,7 +389,9 @@ class FeedbackHandler(APIHandler):
     async def get(self, slug, assignment, learner, sub_id):
         _, role = await self.course(slug)
         self.only_own(role, learner, "feedback")
-        self.reply({"files": encode_files(self.ctx.store.feedback_files(slug, assignment, learner, sub_id))})
+        await self.reply_with_files(
+            {}, lambda: self.ctx.store.feedback_files(slug, assignment, learner, sub_id)
+        )
 
 
 class NotFoundHandler(web.RequestHandler):

@@ -202,8 +202,15 @@ class ExchangeStore:
     def _released(self, course: str, assignment: str) -> Path:
         return self._course(course) / "released" / check_name("assignment", assignment)
 
-    def release(self, course: str, assignment: str, files: dict[str, bytes], by: str, now: dt.datetime,
-                force: bool = False) -> dict:  # fmt: skip
+    def release(
+        self,
+        course: str,
+        assignment: str,
+        files: dict[str, bytes],
+        by: str,
+        now: dt.datetime,
+        force: bool = False,
+    ) -> dict:
         target = self._released(course, assignment)
         for path in files:
             check_relpath(path)  # all of them before anything is written
@@ -260,8 +267,16 @@ class ExchangeStore:
     def _submissions(self, course: str, assignment: str) -> Path:
         return self._course(course) / "submissions" / check_name("assignment", assignment)
 
-    def submit(self, course: str, assignment: str, learner: str, files: dict[str, bytes], limits: Limits,
-               now: dt.datetime, due: dt.datetime | None = None) -> dict:  # fmt: skip
+    def submit(
+        self,
+        course: str,
+        assignment: str,
+        learner: str,
+        files: dict[str, bytes],
+        limits: Limits,
+        now: dt.datetime,
+        due: dt.datetime | None = None,
+    ) -> dict:
         """Keep a new submission, or raise with every problem; earlier submissions are never touched."""
         released = self.release_of(course, assignment)
         for path in files:
@@ -355,8 +370,16 @@ class ExchangeStore:
             / sub_id
         )
 
-    def release_feedback(self, course: str, assignment: str, learner: str, timestamp: str,
-                         files: dict[str, bytes], by: str, now: dt.datetime) -> dict:  # fmt: skip
+    def release_feedback(
+        self,
+        course: str,
+        assignment: str,
+        learner: str,
+        timestamp: str,
+        files: dict[str, bytes],
+        by: str,
+        now: dt.datetime,
+    ) -> dict:
         """Feedback (HTML files) for one submission, replacing earlier feedback for it."""
         sub = self.submission_at(course, assignment, learner, timestamp)
         bad = [p for p in files if not p.endswith(".html") or "/" in p]

@@ -16,8 +16,14 @@ from .grading import staff_scopes
 
 def course_groups(course: Course) -> dict[str, dict]:
     return {
-        course.learner_group: {"users": list(course.learners), "properties": {"course": course.slug, "kind": "learners"}},
-        course.staff_group: {"users": list(course.instructors), "properties": {"course": course.slug, "kind": "staff"}},
+        course.learner_group: {
+            "users": list(course.learners),
+            "properties": {"course": course.slug, "kind": "learners"},
+        },
+        course.staff_group: {
+            "users": list(course.instructors),
+            "properties": {"course": course.slug, "kind": "staff"},
+        },
     }
 
 

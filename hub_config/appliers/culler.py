@@ -4,6 +4,7 @@ import sys
 
 from traitlets.config import Config
 
+from ..names import CULLER_SERVICE
 from ..schema import Site
 from ._lists import append
 
@@ -16,23 +17,25 @@ def apply_culler(c: Config, site: Site) -> None:
         c.JupyterHub,
         "services",
         {
-            "name": "idle-culler",
+            "name": CULLER_SERVICE,
             "command": [
-                sys.executable, "-m", "jupyterhub_idle_culler",
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
                 f"--timeout={culler.timeout}",
                 f"--cull-every={culler.every}",
                 f"--max-age={culler.max_age}",
                 f"--concurrency={culler.concurrency}",
             ],
         },
-    )  # fmt: skip
+    )
     append(
         c.JupyterHub,
         "load_roles",
         {
-            "name": "idle-culler",
+            "name": CULLER_SERVICE,
             "description": "Stop servers that have been idle too long",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": ["idle-culler"],
+            "services": [CULLER_SERVICE],
         },
     )

@@ -28,7 +28,10 @@ def public_demos(catalogue: Catalogue) -> list[dict]:
     """The public demos the login page lists: title (fr, en) and URL."""
     base = gallery_url(catalogue)
     return [
-        {"title": demo.title.model_dump(), "url": f"{base}demo/{course.slug}/{demo.notebook.removesuffix('.ipynb')}"}
+        {
+            "title": demo.title.model_dump(),
+            "url": f"{base}demo/{course.slug}/{demo.notebook.removesuffix('.ipynb')}",
+        }
         for course in catalogue.courses
         for demo in course.demos
         if demo.public

@@ -6,6 +6,7 @@ import sys
 from traitlets.config import Config
 
 from ..catalogue import Catalogue
+from ..names import CLI_SERVICE, SYNC_SERVICE
 from ..secrets import Secrets
 from ._lists import append
 
@@ -20,24 +21,35 @@ def apply_services(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
         c.JupyterHub,
         "services",
         {
-            "name": "course-sync",
+            "name": SYNC_SERVICE,
             "api_token": secrets.sync_token,
-            "command": [sys.executable, "-m", "hub_config.sync", str(catalogue.site_file), f"--every={every}"],
+            "command": [
+                sys.executable,
+                "-m",
+                "hub_config.sync",
+                str(catalogue.site_file),
+                f"--every={every}",
+            ],
         },
     )
     append(
         c.JupyterHub,
         "load_roles",
         {
-            "name": "course-sync",
+            "name": SYNC_SERVICE,
             "description": "Keep course groups and memberships equal to the course folders",
             "scopes": SYNC_SCOPES,
-            "services": ["course-sync"],
+            "services": [SYNC_SERVICE],
         },
     )
-    append(c.JupyterHub, "services", {"name": "ailys-cli", "api_token": secrets.cli_token})
+    append(c.JupyterHub, "services", {"name": CLI_SERVICE, "api_token": secrets.cli_token})
     append(
         c.JupyterHub,
         "load_roles",
-        {"name": "ailys-cli", "description": "Shut the hub down", "scopes": ["shutdown"], "services": ["ailys-cli"]},
+        {
+            "name": CLI_SERVICE,
+            "description": "Shut the hub down",
+            "scopes": ["shutdown"],
+            "services": [CLI_SERVICE],
+        },
     )

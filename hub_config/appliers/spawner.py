@@ -83,7 +83,9 @@ def _slurm(c: Config, catalogue: Catalogue) -> None:
     c.SlurmSpawner.profiles = CourseProfiles(catalogue.site_file, slurm.default_partition)
     c.SlurmSpawner.node_addresses = dict(slurm.node_addresses)
     if slurm.slurm_conf:
-        c.SlurmSpawner.slurm_env = {"SLURM_CONF": str((catalogue.site_file.parent / slurm.slurm_conf).resolve())}
+        c.SlurmSpawner.slurm_env = {
+            "SLURM_CONF": str((catalogue.site_file.parent / slurm.slurm_conf).resolve())
+        }
     c.SlurmSpawner.exec_prefix = slurm.exec_prefix
     c.SlurmSpawner.slurm_command_timeout = slurm.command_timeout
     c.SlurmSpawner.min_uid = catalogue.site.spawner.min_uid

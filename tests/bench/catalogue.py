@@ -74,7 +74,9 @@ def main() -> None:
     args = parser.parse_args()
     results = {n: bench(n, args.rounds, args.calls) for n in args.courses}
     print(f"\nLiveCatalogue.current(), µs per call (median of {args.rounds} alternating rounds)")
-    print(f"  {'courses':>8}{'ours':>10}{'min':>10}{'max':>10}{'stock':>12}{'min':>12}{'max':>12}{'ratio':>8}")
+    print(
+        f"  {'courses':>8}{'ours':>10}{'min':>10}{'max':>10}{'stock':>12}{'min':>12}{'max':>12}{'ratio':>8}"
+    )
     for n, rows in results.items():
         ours = [f"{f(rows['ours']):>10.1f}" for f in (statistics.median, min, max)]
         stock = [f"{f(rows['stock']):>12.1f}" for f in (statistics.median, min, max)]
@@ -84,7 +86,10 @@ def main() -> None:
         ours, stock = statistics.median(rows["ours"]), statistics.median(rows["stock"])
         name = "catalogue-current" if n == 10 else f"catalogue-current-{n}-courses"
         n_ours, n_stock = rows["calls"]
-        print(f"bench: {name} ours={ours:.1f} stock={stock:.1f} ratio={ours / stock:.4f} n={n_ours} n_stock={n_stock}")
+        print(
+            f"bench: {name} ours={ours:.1f} stock={stock:.1f} ratio={ours / stock:.4f} n={n_ours} n_stock={n_stock}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -61,23 +61,44 @@ def assignment_notebook() -> nbformat.NotebookNode:
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         _cell("markdown", "# Digits\nTrain a classifier on scikit-learn's digits.", "intro", locked=True),
-        _cell("code", "import numpy as np\nfrom sklearn.datasets import load_digits\n"
-              "from sklearn.model_selection import train_test_split, cross_val_score\n"
-              "from sklearn.ensemble import RandomForestClassifier\n"
-              "from sklearn.linear_model import LogisticRegression\n"
-              "from sklearn.pipeline import make_pipeline\nfrom sklearn.preprocessing import StandardScaler",
-              "imports", locked=True),
-        _cell("code", "X, y = load_digits(return_X_y=True)\n"
-              "Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)", "data", locked=True),
+        _cell(
+            "code",
+            "import numpy as np\nfrom sklearn.datasets import load_digits\n"
+            "from sklearn.model_selection import train_test_split, cross_val_score\n"
+            "from sklearn.ensemble import RandomForestClassifier\n"
+            "from sklearn.linear_model import LogisticRegression\n"
+            "from sklearn.pipeline import make_pipeline\nfrom sklearn.preprocessing import StandardScaler",
+            "imports",
+            locked=True,
+        ),
+        _cell(
+            "code",
+            "X, y = load_digits(return_X_y=True)\n"
+            "Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)",
+            "data",
+            locked=True,
+        ),
         _cell("code", f"### BEGIN SOLUTION\n{ANSWER}### END SOLUTION", "answer", solution=True),
-        _cell("code", "model = train_model(Xtr, ytr)\nassert model.score(Xte, yte) > 0.9", "test_model",
-              grade=True, locked=True, points=2),
+        _cell(
+            "code",
+            "model = train_model(Xtr, ytr)\nassert model.score(Xte, yte) > 0.9",
+            "test_model",
+            grade=True,
+            locked=True,
+            points=2,
+        ),
         _cell("code", "assert cv_score(X, y) > 0.9", "test_cv", grade=True, locked=True, points=1),
         _cell("markdown", "Which digits are confused most?", "question", locked=True),
-        _cell("code", "from sklearn.metrics import confusion_matrix\n"
-              "cm = confusion_matrix(yte, model.predict(Xte))\nassert cm.trace() > 0.9 * cm.sum()",
-              "test_confusion", grade=True, locked=True, points=1),
-    ]  # fmt: skip
+        _cell(
+            "code",
+            "from sklearn.metrics import confusion_matrix\n"
+            "cm = confusion_matrix(yte, model.predict(Xte))\nassert cm.trace() > 0.9 * cm.sum()",
+            "test_confusion",
+            grade=True,
+            locked=True,
+            points=1,
+        ),
+    ]
     return nb
 
 
@@ -103,7 +124,11 @@ class PeakMemory:
             with contextlib.suppress(psutil.Error):
                 tree = {p.pid: p for p in [self.root, *self.root.children(recursive=True)]}
                 if self.user:
-                    tree.update((p.pid, p) for p in psutil.process_iter(["username"]) if p.info["username"] == self.user)
+                    tree.update(
+                        (p.pid, p)
+                        for p in psutil.process_iter(["username"])
+                        if p.info["username"] == self.user
+                    )
                 for p in tree.values():
                     with contextlib.suppress(psutil.Error):
                         total += p.memory_full_info().pss  # forks share pages: RSS would count them twice
@@ -115,9 +140,13 @@ class PeakMemory:
         return self.peak
 
 
-def timed(argv: list[str], cwd: Path, env: dict | None = None, user: str | None = None) -> tuple[float, int, str]:
+def timed(
+    argv: list[str], cwd: Path, env: dict | None = None, user: str | None = None
+) -> tuple[float, int, str]:
     began = time.monotonic()
-    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     peak = PeakMemory(process, user)
     out, _ = process.communicate()
     seconds, memory = time.monotonic() - began, peak.done()
@@ -130,34 +159,74 @@ def stock(root: Path) -> tuple[float, int]:
     # One BLAS thread, as our kernels have: on a busy 2-core machine OpenBLAS's default pool makes a
     # 0.1 s LogisticRegression take 5 s, and the ratio would measure thread settings, not the engine.
     env = {**os.environ, **{k: v for k, v in TEMPLATE_ENV.items() if k.endswith("_THREADS")}}
-    seconds, memory, _ = timed([str(BIN / "nbgrader"), "autograde", "ps1", "--force",
-                                "--CourseDirectory.course_id=grd-course", f"--Execute.timeout={TIMEOUT}"],
-                               cwd=root, env=env)  # fmt: skip
+    seconds, memory, _ = timed(
+        [
+            str(BIN / "nbgrader"),
+            "autograde",
+            "ps1",
+            "--force",
+            "--CourseDirectory.course_id=grd-course",
+            f"--Execute.timeout={TIMEOUT}",
+        ],
+        cwd=root,
+        env=env,
+    )
     return seconds, memory
 
 
 def site_for(base: Path, work: Path, slurm: dict | None = None) -> Path:
     """A site file whose courses_dir holds the course folder grd-course."""
     course = base / "courses" / "grd-course"
-    (course / "course.yaml").write_text(yaml.safe_dump({
-        "slug": "grd-course", "title": {"fr": "Bench", "en": "Bench"}, "kind": "academic",
-        "instructors": ["grd-teacher"], "start": "2026-01-01", "end": "2026-12-31",
-        "assignments": [{"name": "ps1"}], "autograde": {"timeout": f"{TIMEOUT}s", "memory": "1G"},
-    }))  # fmt: skip
+    (course / "course.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "slug": "grd-course",
+                "title": {"fr": "Bench", "en": "Bench"},
+                "kind": "academic",
+                "instructors": ["grd-teacher"],
+                "start": "2026-01-01",
+                "end": "2026-12-31",
+                "assignments": [{"name": "ps1"}],
+                "autograde": {"timeout": f"{TIMEOUT}s", "memory": "1G"},
+            }
+        )
+    )
     (base / "data").mkdir(exist_ok=True)
     site = base / "grd-bench.yaml"
-    site.write_text(yaml.safe_dump({"name": "grd-bench", "data_dir": str(base / "data"),
-                                    "courses_dir": str(base / "courses"),
-                                    "grading": {"user": GRADER, "work_dir": str(work), "workers": 2, **(slurm or {})}}))  # fmt: skip
+    site.write_text(
+        yaml.safe_dump(
+            {
+                "name": "grd-bench",
+                "data_dir": str(base / "data"),
+                "courses_dir": str(base / "courses"),
+                "grading": {"user": GRADER, "work_dir": str(work), "workers": 2, **(slurm or {})},
+            }
+        )
+    )
     return site
 
 
 def ours(site: Path, backend: str = "local", env: dict | None = None) -> tuple[float, int]:
     course = site.parent / "courses" / "grd-course"  # the nbgrader course folder, as build() made it
-    seconds, memory, out = timed([str(BIN / "ailys"), "grade", "grd-course", "ps1", "--backend", backend,
-                                  "--workers", "2", "--site", str(site), "--course-dir", str(course)],
-                                 cwd=site.parent, env=env,
-                                 user=GRADER if backend == "slurm" else None)  # fmt: skip
+    seconds, memory, out = timed(
+        [
+            str(BIN / "ailys"),
+            "grade",
+            "grd-course",
+            "ps1",
+            "--backend",
+            backend,
+            "--workers",
+            "2",
+            "--site",
+            str(site),
+            "--course-dir",
+            str(course),
+        ],
+        cwd=site.parent,
+        env=env,
+        user=GRADER if backend == "slurm" else None,
+    )
     if "graded" not in out:
         raise RuntimeError(out)
     return seconds, memory
@@ -193,8 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         print("bench-grade runs kernels as a grading account: run it as root", file=sys.stderr)
         return 2
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER],
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER],
+        capture_output=True,
+    )
     base = Path(tempfile.mkdtemp(prefix="grd-bench-"))
     base.chmod(0o755)
     rows: list[tuple[str, float, int, str]] = []
@@ -230,8 +301,11 @@ def main(argv: list[str] | None = None) -> int:
                 times[kind].append(seconds)
                 peaks[kind] = max(peaks[kind], memory)
                 rows.append((kind, seconds, memory, check_grades(course, args.submissions)))
-                print(f"run {run + 1} {kind:<6} {seconds:7.1f} s  peak {memory / 1024**2:7.0f} MB  {rows[-1][3]}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"run {run + 1} {kind:<6} {seconds:7.1f} s  peak {memory / 1024**2:7.0f} MB  {rows[-1][3]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         if not args.no_slurm:
             _stop_cluster()
@@ -245,8 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     if times["slurm"] or failures["slurm"]:
         print(line("grade-slurm", times["slurm"], times["stock"], failures["slurm"], failures["stock"]))
         speedup = median(times["slurm-1"]) / median(times["slurm"])
-        print(f"bench: grade-slurm-scaling nodes=2 speedup={speedup:.2f} efficiency={speedup / 2:.2f} "
-              f"(goal >= 0.8; one node: {median(times['slurm-1']):.1f} s, {failures['slurm-1']} failed)")
+        print(
+            f"bench: grade-slurm-scaling nodes=2 speedup={speedup:.2f} efficiency={speedup / 2:.2f} "
+            f"(goal >= 0.8; one node: {median(times['slurm-1']):.1f} s, {failures['slurm-1']} failed)"
+        )
     else:
         print("bench: grade-slurm SKIPPED (no Slurm test cluster on this machine)")
     for kind in times:
@@ -267,13 +343,17 @@ def _start_cluster(base: Path) -> dict | None:
         return None
     # a scheduling pass every second, as on a grading partition that starts array tasks at once
     extra = "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=1"
-    cluster = _cluster_stack.enter_context(slurm_cluster(base / "slurm", nodes=2, cpus=1, memory_mb=4096,
-                                                         extra_config=extra))  # fmt: skip
+    cluster = _cluster_stack.enter_context(
+        slurm_cluster(base / "slurm", nodes=2, cpus=1, memory_mb=4096, extra_config=extra)
+    )
     cluster.add_user(GRADER)
     shared = base / "shared"
     shared.mkdir(mode=0o755)
-    return {"env": cluster.env, "shared": shared,
-            "grading": {"partition": "cpu", "account": cluster.accounts[0], "throttle": 2}}  # fmt: skip
+    return {
+        "env": cluster.env,
+        "shared": shared,
+        "grading": {"partition": "cpu", "account": cluster.accounts[0], "throttle": 2},
+    }
 
 
 def _stop_cluster() -> None:

@@ -61,12 +61,20 @@ class StockSlurm(Stock):
         self.cluster = cluster
         # replace the stock local spawner's lines of tests/bench/spawn.py's config with batchspawner's
         text = "\n".join(
-            line for line in self.config.read_text().splitlines()
-            if "SimpleLocalProcessSpawner" not in line and "spawner_class" not in line
-            and "Spawner.cmd" not in line and "--allow-root" not in line
-        )  # fmt: skip
-        self.config.write_text(text + STOCK_SLURM_CONFIG.format(
-            singleuser=str(BIN / "jupyterhub-singleuser"), batch_singleuser=str(BIN / "batchspawner-singleuser")))  # fmt: skip
+            line
+            for line in self.config.read_text().splitlines()
+            if "SimpleLocalProcessSpawner" not in line
+            and "spawner_class" not in line
+            and "Spawner.cmd" not in line
+            and "--allow-root" not in line
+        )
+        self.config.write_text(
+            text
+            + STOCK_SLURM_CONFIG.format(
+                singleuser=str(BIN / "jupyterhub-singleuser"),
+                batch_singleuser=str(BIN / "batchspawner-singleuser"),
+            )
+        )
 
     def start(self) -> None:
         os.environ["SLURM_CONF"] = str(self.cluster.slurm_conf)  # the stock hub passes it on (env_keep)

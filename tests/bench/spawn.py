@@ -153,8 +153,9 @@ class Target:
 class Ours(Target):
     name = "ours"
 
-    def __init__(self, users: list[str], *, name: str = "ours", site: dict | None = None,
-                 resources: dict | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, users: list[str], *, name: str = "ours", site: dict | None = None, resources: dict | None = None
+    ) -> None:
         super().__init__(users)
         self.name = name
         extra = {"resources": resources} if resources else {}
@@ -216,10 +217,16 @@ class Stock(Target):
         self.config = self.root / "jupyterhub_config.py"
         self.config.write_text(
             STOCK_CONFIG.format(
-                port=port, hub_port=free_port(), api_port=free_port(), root=self.root, users=users,
-                proxy=str(BIN / "configurable-http-proxy"), singleuser=str(BIN / "jupyterhub-singleuser"),
-                token=self.token, scopes=SCOPES,
-            )  # fmt: skip
+                port=port,
+                hub_port=free_port(),
+                api_port=free_port(),
+                root=self.root,
+                users=users,
+                proxy=str(BIN / "configurable-http-proxy"),
+                singleuser=str(BIN / "jupyterhub-singleuser"),
+                token=self.token,
+                scopes=SCOPES,
+            )
         )
         self.url = f"http://127.0.0.1:{port}"
         self.log_file = self.root / "hub.log"
@@ -228,7 +235,10 @@ class Stock(Target):
     def start(self) -> None:
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(BIN / "jupyterhub"), "-f", str(self.config)], cwd=self.root, stdout=log, stderr=subprocess.STDOUT
+                [str(BIN / "jupyterhub"), "-f", str(self.config)],
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
         def answers() -> bool:
@@ -377,7 +387,12 @@ async def bench(targets: list[Target], args: argparse.Namespace) -> None:
     table(title, "s", totals, failures=burst_failures)
     line(f"spawn-burst-{args.burst}", totals, args.burst_runs, failures=burst_failures)
     rss = of("rss")
-    table(f"idle-server-rss: one server and its children, idle {IDLE_SECONDS} s after a burst", "MB", rss, "{:.1f}")
+    table(
+        f"idle-server-rss: one server and its children, idle {IDLE_SECONDS} s after a burst",
+        "MB",
+        rss,
+        "{:.1f}",
+    )
     line("idle-server-rss", rss, len(rss["ours"]), "{:.1f}")
 
     print("\nfor information (medians):")

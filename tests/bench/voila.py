@@ -94,8 +94,10 @@ class Stock:
         port = free_port()
         self.process = subprocess.Popen(
             [str(VOILA), DEMO.name, "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"],
-            cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            cwd=self.folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}/"
 
         def answers() -> bool:
@@ -168,7 +170,10 @@ def page_complete(target, timeout: float) -> bool:
             ok = r.status_code == 200 and text.rstrip().endswith("</html>")
             if ok and target.name == "ours":  # leave like a closed page: the beacon frees the kernel
                 kernel = text.split('"kernelId": "', 1)[1].split('"', 1)[0]
-                client.post(url.split("/demo/")[0] + f"/voila/api/shutdown/{kernel}", data={"_xsrf": client.cookies["_xsrf"]})
+                client.post(
+                    url.split("/demo/")[0] + f"/voila/api/shutdown/{kernel}",
+                    data={"_xsrf": client.cookies["_xsrf"]},
+                )
             return ok
     except (httpx.HTTPError, TimeoutError):  # TimeoutError: a Voilà that never answered
         return False
@@ -180,7 +185,11 @@ def table(title: str, rows: dict[str, list[float]]) -> None:
     print(f"\n{title} (s)")
     print(f"  {'':8}{'median':>10}{'min':>10}{'max':>10}{'n':>5}")
     for name, values in rows.items():
-        cells = [f"{statistics.median(values):.2f}", f"{min(values):.2f}", f"{max(values):.2f}"] if values else ["-"] * 3
+        cells = (
+            [f"{statistics.median(values):.2f}", f"{min(values):.2f}", f"{max(values):.2f}"]
+            if values
+            else ["-"] * 3
+        )
         print(f"  {name:8}" + "".join(f"{c:>10}" for c in cells) + f"{len(values):>5}")
 
 
@@ -221,7 +230,9 @@ def main() -> None:
             target.stop()
 
     table("first render in Chromium: page opened until first widget and plot drawn", renders)
-    print(f"\nincomplete pages of {args.stalls} requests: ours {incomplete['ours']}, stock {incomplete['stock']}")
+    print(
+        f"\nincomplete pages of {args.stalls} requests: ours {incomplete['ours']}, stock {incomplete['stock']}"
+    )
     print(f"(ours: {given_up} background renders given up and retried before any visitor saw them)")
     o, s = (statistics.median(renders[k]) if renders[k] else math.nan for k in ("ours", "stock"))
     failed = " ".join(f"failures_{k}={args.runs - len(renders[k])}" for k in ("ours", "stock"))

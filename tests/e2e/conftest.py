@@ -10,7 +10,10 @@ from tests.e2e.chromium import CHROMIUM, CHROMIUM_FLAGS
 
 @pytest.fixture
 def browser():
-    need(shutil.which(CHROMIUM) is not None, f"Debian's Chromium is not at {CHROMIUM}: apt-get install chromium")
+    need(
+        shutil.which(CHROMIUM) is not None,
+        f"Debian's Chromium is not at {CHROMIUM}: apt-get install chromium",
+    )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

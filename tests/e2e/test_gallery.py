@@ -23,7 +23,11 @@ TITLE_FR = "Frontière de décision"
 @pytest.fixture(scope="module")
 def hub():
     demos = [
-        {"notebook": "decision-boundary.ipynb", "title": {"fr": TITLE_FR, "en": "Decision boundary"}, "public": True},
+        {
+            "notebook": "decision-boundary.ipynb",
+            "title": {"fr": TITLE_FR, "en": "Decision boundary"},
+            "public": True,
+        },
         {"notebook": "model-complexity.ipynb", "title": {"fr": "Complexité", "en": "Complexity"}},
     ]
     running = RunningHub([course("gal-e2e", ["gal-e2e-prof"], ["gal-e2e-ana"], demos=demos)])
@@ -33,6 +37,7 @@ def hub():
         shutil.copy(DEMOS / demo["notebook"], folder / demo["notebook"])
     running.start()
     try:
+
         def ready():
             try:
                 s = httpx.get(f"{running.url}/services/gallery/api/status", timeout=5).json()
@@ -70,7 +75,9 @@ def test_a_visitor_opens_a_public_demo_from_the_landing_page_and_moves_a_slider(
             handle.press("ArrowLeft")  # k from 15 towards 5: a visibly wigglier boundary
         expect(slider).to_contain_text("5")
         page.wait_for_function(
-            "(s) => document.querySelector('.widget-output img').src !== s", arg=before, timeout=UI_TIMEOUT * 1000
+            "(s) => document.querySelector('.widget-output img').src !== s",
+            arg=before,
+            timeout=UI_TIMEOUT * 1000,
         )
         page.screenshot(path=output_dir / "demo-after.png")
 

@@ -25,7 +25,9 @@ SPAWN_TIMEOUT, UI_TIMEOUT, GRADE_TIMEOUT = 90, 30, 180
 
 @pytest.fixture
 def hub():
-    courses = [course(SLUG, [PROF], [LEARNER], assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}])]
+    courses = [
+        course(SLUG, [PROF], [LEARNER], assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}])
+    ]
     with grading_hub(courses, GRADER, {SLUG: "ps1"}, free_port()) as running:
         yield running
 
@@ -62,10 +64,14 @@ def test_learner_submits_instructor_grades_learner_reads_feedback(browser, hub, 
         # The instructor, in JupyterLab: File > Hub Control Panel, then the course's grading service
         log_in(prof, hub, PROF)
         prof.wait_for_url(f"**/user/{PROF}/lab**", timeout=SPAWN_TIMEOUT * 1000)
-        expect(prof.locator(".lm-MenuBar-item").filter(has_text="File")).to_be_visible(timeout=SPAWN_TIMEOUT * 1000)
+        expect(prof.locator(".lm-MenuBar-item").filter(has_text="File")).to_be_visible(
+            timeout=SPAWN_TIMEOUT * 1000
+        )
         prof.locator(".lm-MenuBar-item").filter(has_text="File").click()
         with prof.context.expect_page() as control_panel:
-            prof.locator(".lm-Menu-content .lm-Menu-item:visible").filter(has_text="Hub Control Panel").click()
+            prof.locator(".lm-Menu-content .lm-Menu-item:visible").filter(
+                has_text="Hub Control Panel"
+            ).click()
         home = control_panel.value
         home.wait_for_load_state()
         home.get_by_role("button", name="Services").click()
@@ -108,7 +114,9 @@ def test_learner_submits_instructor_grades_learner_reads_feedback(browser, hub, 
         fg.locator("#main-table").get_by_role("link", name="1", exact=True).click()  # the submissions of ps1
         expect(fg.locator("#main-table")).to_contain_text(LEARNER, timeout=UI_TIMEOUT * 1000)
         formgrader_action(fg, "flash", output_dir, "autograded")
-        expect(fg.locator("#main-table")).to_contain_text("1 / 3", timeout=UI_TIMEOUT * 1000)  # the test passed
+        expect(fg.locator("#main-table")).to_contain_text(
+            "1 / 3", timeout=UI_TIMEOUT * 1000
+        )  # the test passed
         fg.goto(f"{hub.url}/services/grading-{SLUG}/formgrader/manage_assignments")
         expect(fg.locator("#main-table")).to_contain_text("ps1", timeout=UI_TIMEOUT * 1000)
         formgrader_action(fg, "comment", output_dir, "feedback-generated")
@@ -118,7 +126,9 @@ def test_learner_submits_instructor_grades_learner_reads_feedback(browser, hub, 
         dee.reload()
         open_assignment_list(dee)
         submitted = dee.locator("#submitted_assignments_list")
-        expect(submitted.get_by_role("button", name="Fetch Feedback")).to_be_visible(timeout=UI_TIMEOUT * 1000)
+        expect(submitted.get_by_role("button", name="Fetch Feedback")).to_be_visible(
+            timeout=UI_TIMEOUT * 1000
+        )
         submitted.get_by_role("button", name="Fetch Feedback").click()
         view = submitted.get_by_text("(view feedback)")
         expect(view).to_be_visible(timeout=UI_TIMEOUT * 1000)

@@ -21,12 +21,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.slurm, pytest.mark.hub]
 
 LEARNER = "selma"  # a real Unix account: a name no other test uses
 COURSES = [
-    course("tabular", ["prof-selma"], [LEARNER], title={"fr": "Données tabulaires", "en": "Tabular data"},
-           resources={"partition": "cpu", "cpus": 1, "memory": "512M", "walltime": "30m"}),
-    course("vision", ["prof-selma"], [LEARNER], title={"fr": "Vision", "en": "Vision"},
-           resources={"partition": "gpu", "cpus": 2, "memory": "1G", "gpus": 1, "walltime": "30m"}),
+    course(
+        "tabular",
+        ["prof-selma"],
+        [LEARNER],
+        title={"fr": "Données tabulaires", "en": "Tabular data"},
+        resources={"partition": "cpu", "cpus": 1, "memory": "512M", "walltime": "30m"},
+    ),
+    course(
+        "vision",
+        ["prof-selma"],
+        [LEARNER],
+        title={"fr": "Vision", "en": "Vision"},
+        resources={"partition": "gpu", "cpus": 2, "memory": "1G", "gpus": 1, "walltime": "30m"},
+    ),
     course("other", ["prof-selma"], ["someone-else"], title={"fr": "Autre cours", "en": "Other course"}),
-]  # fmt: skip
+]
 
 SPAWN_TIMEOUT = 120  # seconds; a Slurm spawn is a few seconds here, the margin is for a loaded CI machine
 UI_TIMEOUT = 30
@@ -35,7 +45,9 @@ KERNEL_TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def cluster(request):
-    yield from cluster_for_tests(request, extra_config="SchedulerParameters=batch_sched_delay=0,sched_min_interval=0")
+    yield from cluster_for_tests(
+        request, extra_config="SchedulerParameters=batch_sched_delay=0,sched_min_interval=0"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,5 +106,7 @@ def test_learner_picks_a_course_environment_and_runs_in_a_slurm_job(browser, hub
         cell.locator(".cm-content").click()
         page.keyboard.type('import os; print(os.environ["SLURM_JOB_ID"], os.environ["SLURM_JOB_PARTITION"])')
         page.keyboard.press("Shift+Enter")
-        expect(cell.locator(".jp-OutputArea-output")).to_have_text(f"{job_id} gpu", timeout=KERNEL_TIMEOUT * 1000)
+        expect(cell.locator(".jp-OutputArea-output")).to_have_text(
+            f"{job_id} gpu", timeout=KERNEL_TIMEOUT * 1000
+        )
         page.screenshot(path=output_dir / "lab.png")

@@ -28,8 +28,14 @@ ASSIGNMENT = "ps1"
 
 def _cell(kind: str, source: str, grade_id: str, **flags) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
-    cell.metadata["nbgrader"] = {"grade_id": grade_id, "schema_version": 3, "grade": False,
-                                 "solution": False, "locked": False, **flags}
+    cell.metadata["nbgrader"] = {
+        "grade_id": grade_id,
+        "schema_version": 3,
+        "grade": False,
+        "solution": False,
+        "locked": False,
+        **flags,
+    }
     return cell
 
 
@@ -38,10 +44,20 @@ def source_notebook(extra_cells: list[tuple[str, str, str, dict]] = ()) -> nbfor
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         _cell("markdown", "Write `square(x)`.", "intro", locked=True),
-        _cell("code", f"### BEGIN SOLUTION\ndef square(x):\n    '{SECRET}'\n    return x * x\n### END SOLUTION",
-              "answer", solution=True),
-        _cell("code", "assert square(3) == 9\nassert square(-2) == 4", "test_square", grade=True, locked=True,
-              points=1),
+        _cell(
+            "code",
+            f"### BEGIN SOLUTION\ndef square(x):\n    '{SECRET}'\n    return x * x\n### END SOLUTION",
+            "answer",
+            solution=True,
+        ),
+        _cell(
+            "code",
+            "assert square(3) == 9\nassert square(-2) == 4",
+            "test_square",
+            grade=True,
+            locked=True,
+            points=1,
+        ),
     ]
     for kind, source, grade_id, flags in extra_cells:
         nb.cells.append(_cell(kind, source, grade_id, **flags))
@@ -63,8 +79,16 @@ def make_course(root: Path, notebook: nbformat.NotebookNode | None = None, name:
     return root
 
 
-def submit(root: Path, student: str, answer: str | None = None, *, raw: str | None = None,
-           edit=None, name: str = ASSIGNMENT, when: dt.datetime | None = None) -> Path:
+def submit(
+    root: Path,
+    student: str,
+    answer: str | None = None,
+    *,
+    raw: str | None = None,
+    edit=None,
+    name: str = ASSIGNMENT,
+    when: dt.datetime | None = None,
+) -> Path:
     """The released notebook with ``answer`` in its answer cell (or ``raw`` text as the file),
     ``edit(nb)`` applied, in submitted/<student>/<name>/ with its timestamp.txt."""
     folder = root / "submitted" / student / name
@@ -94,8 +118,9 @@ def marker(root: Path, student: str, name: str = ASSIGNMENT) -> dict:
 def grading_account(name: str):
     """A system account that runs graded kernels; removed at the end with anything it still runs."""
     need(os.geteuid() == 0, "kernels run as a grading account, which only root can create")
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], capture_output=True
+    )
     try:
         yield name
     finally:

@@ -64,10 +64,13 @@ DYING = {
         repr(x)
     """),
     "closerange": _answer("import os\nos.closerange(3, 65536)\n"),
-    "shutdown-sockets": _answer(_SOCKETS + """
+    "shutdown-sockets": _answer(
+        _SOCKETS
+        + """
         for fd in fds:
             socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)
-    """),
+    """
+    ),
     # half-open: one channel closed, the others (and the heartbeat) alive
     "close-shell": _answer("get_ipython().kernel.shell_stream.close()\n"),
     "close-iopub": _answer("get_ipython().kernel.iopub_socket.close()\n"),

@@ -159,7 +159,9 @@ def read_files(files: list[str], folders: list[str]) -> str:
     """The case for a test's secret ``files`` (none may be read) and ``folders`` (each must look
     empty but for the way to the kernel's working copy, or be unreadable): the grader's home,
     the hub's data folder, secrets files."""
-    return _PRELUDE + f"""for path in {files!r}:
+    return (
+        _PRELUDE
+        + f"""for path in {files!r}:
     data = read(path)
     seen(path, data)
     if not data.startswith(b'<') or not data.endswith(b'Error>'):
@@ -172,4 +174,6 @@ for path in {folders!r}:
     seen(path, names)
     if names:
         found.append(f'listed {{path}}')
-""" + _VERDICT
+"""
+        + _VERDICT
+    )

@@ -106,7 +106,9 @@ def test_no_way_of_dying_earns_a_point_on_slurm(cluster, grader, work_dir, tmp_p
     submit(root, "grd-0-good", SQUARE)
     settings = Settings(timeout=3, total_timeout=30, user=grader, work_dir=work_dir, preload=("numpy",))
     grading = Grading(user=grader, partition="cpu", account=cluster.accounts[0], throttle=2)
-    summary = grade_slurm(Course(root, "grd-course"), ASSIGNMENT, settings, grading, env=cluster.env, timeout=300)
+    summary = grade_slurm(
+        Course(root, "grd-course"), ASSIGNMENT, settings, grading, env=cluster.env, timeout=300
+    )
 
     outcomes = {o.student.split("-", 2)[2]: o for o in summary.outcomes}
     assert sorted(outcomes) == sorted([*DYING, "good"])
@@ -115,4 +117,6 @@ def test_no_way_of_dying_earns_a_point_on_slurm(cluster, grader, work_dir, tmp_p
         # a task that ended without a result (seen once under heavy load, die-before-next-cell) is
         # recorded failed with that reason: zero all the same
         why = " ".join(outcome.reasons)
-        assert outcome.score == 0 and ("test_square" in why or "without a result" in why), f"{case}: {outcome}"
+        assert outcome.score == 0 and ("test_square" in why or "without a result" in why), (
+            f"{case}: {outcome}"
+        )

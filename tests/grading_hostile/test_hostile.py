@@ -31,17 +31,26 @@ def hostile_answers(course: Path, work_dir: Path, port: int) -> dict[str, str]:
         "grd-memory": "hog = bytearray(10 * 1024**3)\n" + GOOD,
         "grd-forkbomb": "import os\nwhile True:\n    os.fork()\n",
         "grd-print": "import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1024 * 1024 + '\\n')\n",
-        "grd-write": "targets = [" + ", ".join(repr(str(p)) for p in [
-            course / "pwned.txt", course / "submitted" / "grd-alice" / ASSIGNMENT / "ps1.ipynb",
-            work_dir / "pwned.txt", "/tmp/grd-escape.txt", "/var/tmp/grd-escape.txt"]) + "]\n"
-            "done = []\nfor t in targets:\n    try:\n        open(t, 'w').write('pwned'); done.append(t)\n"
-            "    except OSError as e:\n        print('blocked', t, e)\n"
-            "raise PermissionError(f'wrote {done}')\n",
+        "grd-write": "targets = ["
+        + ", ".join(
+            repr(str(p))
+            for p in [
+                course / "pwned.txt",
+                course / "submitted" / "grd-alice" / ASSIGNMENT / "ps1.ipynb",
+                work_dir / "pwned.txt",
+                "/tmp/grd-escape.txt",
+                "/var/tmp/grd-escape.txt",
+            ]
+        )
+        + "]\n"
+        "done = []\nfor t in targets:\n    try:\n        open(t, 'w').write('pwned'); done.append(t)\n"
+        "    except OSError as e:\n        print('blocked', t, e)\n"
+        "raise PermissionError(f'wrote {done}')\n",
         "grd-read-other": f"print(open({str(course / 'submitted' / 'grd-alice' / ASSIGNMENT / 'ps1.ipynb')!r}).read())\n"
-            "import glob\nprint(glob.glob('/tmp/**/*.ipynb', recursive=True))\n",
+        "import glob\nprint(glob.glob('/tmp/**/*.ipynb', recursive=True))\n",
         "grd-read-source": f"print(open({str(course / 'source' / ASSIGNMENT / 'ps1.ipynb')!r}).read())\n",
         "grd-hub-api": f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5).sendall(b'GET /hub/api')\n",
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -112,8 +121,15 @@ def test_hostile_submissions_end_graded_with_a_reason(grader, work_dir, hub_api,
 
     submit(root, "grd-edit-test", "def square(x):\n    return x + x\n", edit=edit_test)
     course = Course(root, "grd-course")
-    settings = Settings(timeout=5, total_timeout=60, memory=512 * 1024**2, processes=48, user=grader,
-                        work_dir=work_dir, max_output=4 * 1024**2)  # fmt: skip
+    settings = Settings(
+        timeout=5,
+        total_timeout=60,
+        memory=512 * 1024**2,
+        processes=48,
+        user=grader,
+        work_dir=work_dir,
+        max_output=4 * 1024**2,
+    )
     with ProcessCount(grader) as probe:
         summary = grade_local(course, ASSIGNMENT, settings, workers=2)
 

@@ -269,11 +269,14 @@ def test_the_formgrader_and_grading_on_submit_give_the_kernels_nothing_of_the_se
     # exchange grades the queue while the formgrader grades its batch below
     release = course_dir(hub.catalogue, ON_SUBMIT) / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     with ThreadPoolExecutor(4) as pool:  # a login each: the hub answers several at once
-        learner_tokens = dict(zip(cases, pool.map(lambda student: user_token(hub, student), cases), strict=True))
+        learner_tokens = dict(
+            zip(cases, pool.map(lambda student: user_token(hub, student), cases), strict=True)
+        )
     for student, code in cases.items():
         files_ = {f"{ASSIGNMENT}.ipynb": base64.b64encode(answered(release, code)).decode()}
         r = exchange_client(hub, learner_tokens[student]).post(
-            f"courses/{ON_SUBMIT}/assignments/{ASSIGNMENT}/submissions", json={"files": files_})
+            f"courses/{ON_SUBMIT}/assignments/{ASSIGNMENT}/submissions", json={"files": files_}
+        )
         assert r.status_code == 201 and r.json()["autograde_on_submit"], r.text
 
     # the formgrader's Autograde, one submission per click, as collected

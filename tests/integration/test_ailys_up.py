@@ -27,8 +27,11 @@ def site_processes(hub: RunningHub, up: psutil.Process) -> list[psutil.Process]:
             env = p.info["environ"] or {}
         except psutil.Error:
             continue
-        if p.pid != up.pid and (str(hub.site_file) in text or env.get("AILYS_SITE") == str(hub.site_file)
-                                or f"--port={hub.catalogue.site.listen.port} " in text + " "):  # fmt: skip
+        if p.pid != up.pid and (
+            str(hub.site_file) in text
+            or env.get("AILYS_SITE") == str(hub.site_file)
+            or f"--port={hub.catalogue.site.listen.port} " in text + " "
+        ):
             found.append(p)
     return found
 
@@ -37,8 +40,12 @@ def site_processes(hub: RunningHub, up: psutil.Process) -> list[psutil.Process]:
 def test_up_then_stop_leaves_nothing_running(how):
     hub = RunningHub([course("algo", ["prof-up"], ["ulla"])])
     # Started as from a script (`ailys up &`): SIGINT ignored, which every child would inherit.
-    up = subprocess.Popen([AILYS, "up", "--site", str(hub.site_file)], stdout=subprocess.PIPE, text=True,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+    up = subprocess.Popen(
+        [AILYS, "up", "--site", str(hub.site_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         lines = []
         for line in up.stdout:

@@ -19,8 +19,11 @@ from tests.grading_hostile.build import ASSIGNMENT, grading_account, make_course
 
 GRADER = "grd-local"
 AILYS = str(Path(sys.executable).parent / "ailys")
-ANSWERS = {"right": "def square(x):\n    return x * x\n", "wrong": "def square(x):\n    return x + x\n",
-           "error": "def square(x):\n    return undefined_name\n"}  # fmt: skip
+ANSWERS = {
+    "right": "def square(x):\n    return x * x\n",
+    "wrong": "def square(x):\n    return x + x\n",
+    "error": "def square(x):\n    return undefined_name\n",
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +39,32 @@ def site(tmp_path, grader):
     work.chmod(0o755)
     courses = tmp_path / "courses"
     root = make_course(courses / "grd-course")
-    (root / "course.yaml").write_text(yaml.safe_dump({
-        "slug": "grd-course", "title": {"fr": "Cours", "en": "Course"}, "kind": "academic",
-        "instructors": ["grd-teacher"], "learners": [f"grd-{n}" for n in ANSWERS],
-        "start": "2026-01-01", "end": "2026-12-31", "assignments": [{"name": ASSIGNMENT}],
-        "autograde": {"timeout": "5s", "memory": "768M", "preload": ["numpy"]},
-    }))  # fmt: skip
+    (root / "course.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "slug": "grd-course",
+                "title": {"fr": "Cours", "en": "Course"},
+                "kind": "academic",
+                "instructors": ["grd-teacher"],
+                "learners": [f"grd-{n}" for n in ANSWERS],
+                "start": "2026-01-01",
+                "end": "2026-12-31",
+                "assignments": [{"name": ASSIGNMENT}],
+                "autograde": {"timeout": "5s", "memory": "768M", "preload": ["numpy"]},
+            }
+        )
+    )
     site_file = tmp_path / "grd-site.yaml"
-    site_file.write_text(yaml.safe_dump({
-        "name": "grd-site", "data_dir": str(tmp_path / "data"), "courses_dir": str(courses),
-        "grading": {"user": grader, "work_dir": str(work), "workers": 2},
-    }))  # fmt: skip
+    site_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "grd-site",
+                "data_dir": str(tmp_path / "data"),
+                "courses_dir": str(courses),
+                "grading": {"user": grader, "work_dir": str(work), "workers": 2},
+            }
+        )
+    )
     (tmp_path / "data").mkdir()
     yield site_file, root
     shutil.rmtree(work, ignore_errors=True)
@@ -72,13 +90,19 @@ def test_ailys_grade_grades_everyone_then_only_what_is_new(site):
     assert scores(root) == {"grd-right": 1.0, "grd-wrong": 0.0, "grd-error": 0.0}
     autograded = {s: (root / "autograded" / s / ASSIGNMENT / "ps1.ipynb").read_bytes() for s in scores(root)}
 
-    again = ailys("grade", "grd-course", ASSIGNMENT, "--only-new", "--course-dir", str(root), "--site", str(site_file))
+    again = ailys(
+        "grade", "grd-course", ASSIGNMENT, "--only-new", "--course-dir", str(root), "--site", str(site_file)
+    )
     assert "graded 0, failed 0, skipped (already graded) 3" in again.stdout
-    assert {s: (root / "autograded" / s / ASSIGNMENT / "ps1.ipynb").read_bytes() for s in autograded} == autograded
+    assert {
+        s: (root / "autograded" / s / ASSIGNMENT / "ps1.ipynb").read_bytes() for s in autograded
+    } == autograded
 
     # a new submission of one learner is graded; the others are not touched
     submit(root, "grd-wrong", ANSWERS["right"])
-    third = ailys("grade", "grd-course", ASSIGNMENT, "--only-new", "--course-dir", str(root), "--site", str(site_file))
+    third = ailys(
+        "grade", "grd-course", ASSIGNMENT, "--only-new", "--course-dir", str(root), "--site", str(site_file)
+    )
     assert "graded 1, failed 0, skipped (already graded) 2" in third.stdout
     assert scores(root) == {"grd-right": 1.0, "grd-wrong": 1.0, "grd-error": 0.0}
 

@@ -40,7 +40,9 @@ def test_a_submission_is_graded_and_its_feedback_ready_within_a_minute(settings,
     shutil.move(submitted, exchange_copy)
 
     # within a minute: the sandbox stops a submission at total_timeout (50 s here), whatever it does
-    result = grade_submission(root, ASSIGNMENT, "grd-ann", exchange_copy, settings=settings, course_id="grd-course")
+    result = grade_submission(
+        root, ASSIGNMENT, "grd-ann", exchange_copy, settings=settings, course_id="grd-course"
+    )
     assert (result.status, result.score, result.max_score, result.reasons) == ("graded", 1.0, 1.0, [])
     html = (result.feedback_dir / "ps1.html").read_text()
     assert "square" in html and SECRET not in html

@@ -38,13 +38,17 @@ RIGHT, WRONG = "def square(x):\n    return x * x\n", "def square(x):\n    return
 def cluster(request):
     # one CPU a node: two tasks at once must use both nodes
     extra = "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=1"
-    yield from cluster_for_tests(request, nodes=2, cpus=1, memory_mb=4096, slurmd_timeout=10, extra_config=extra)
+    yield from cluster_for_tests(
+        request, nodes=2, cpus=1, memory_mb=4096, slurmd_timeout=10, extra_config=extra
+    )
 
 
 @pytest.fixture(scope="module")
 def grader(cluster):
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER],
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", GRADER],
+        capture_output=True,
+    )
     cluster.add_user(GRADER)
     yield GRADER
     try:
@@ -80,19 +84,26 @@ def test_one_throttled_array_job_grades_the_class(cluster, grader, work_dir, tmp
     submit(root, "grd-invalid", raw="{not json")
     results: list[dict] = []
     original = slurm_backend.record_result
-    monkeypatch.setattr(slurm_backend, "record_result", lambda c, a, r: (results.append(r), original(c, a, r))[1])
+    monkeypatch.setattr(
+        slurm_backend, "record_result", lambda c, a, r: (results.append(r), original(c, a, r))[1]
+    )
     grading = Grading(user=GRADER, partition="cpu", account=cluster.accounts[0], throttle=2)
     seen_throttle = {}
 
     def watch() -> None:  # the array as Slurm holds it, while it runs
         for _ in range(200):
-            out = subprocess.run(["squeue", "--noheader", "--array", "--format=%i %u %P %a %T"], env=cluster.env,
-                                 capture_output=True, text=True).stdout  # fmt: skip
+            out = subprocess.run(
+                ["squeue", "--noheader", "--array", "--format=%i %u %P %a %T"],
+                env=cluster.env,
+                capture_output=True,
+                text=True,
+            ).stdout
             for line in out.splitlines():
                 job, user, partition, account, state = line.split()
                 seen_throttle.setdefault("tasks", set()).add((user, partition, account))
-            show = subprocess.run(["scontrol", "show", "job", "--oneliner"], env=cluster.env, capture_output=True,
-                                  text=True).stdout  # fmt: skip
+            show = subprocess.run(
+                ["scontrol", "show", "job", "--oneliner"], env=cluster.env, capture_output=True, text=True
+            ).stdout
             if "ArrayTaskThrottle=" in show:
                 seen_throttle["throttle"] = show.split("ArrayTaskThrottle=")[1].split()[0]
                 return
@@ -100,8 +111,9 @@ def test_one_throttled_array_job_grades_the_class(cluster, grader, work_dir, tmp
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    summary = grade_slurm(Course(root, "grd-course"), ASSIGNMENT, settings(work_dir), grading, env=cluster.env,
-                          timeout=300)  # fmt: skip
+    summary = grade_slurm(
+        Course(root, "grd-course"), ASSIGNMENT, settings(work_dir), grading, env=cluster.env, timeout=300
+    )
     watcher.join()
 
     expected = {s: (1.0 if a == RIGHT else 0.0) for s, a in answers.items()} | {"grd-invalid": 0.0}
@@ -133,8 +145,12 @@ def test_a_task_lost_with_its_node_is_requeued_once(cluster, grader, work_dir, t
     def kill_the_node() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            out = subprocess.run(["squeue", "--noheader", "--array", "--user", GRADER, "--format=%T %N"],
-                                 env=cluster.env, capture_output=True, text=True).stdout.split()  # fmt: skip
+            out = subprocess.run(
+                ["squeue", "--noheader", "--array", "--user", GRADER, "--format=%T %N"],
+                env=cluster.env,
+                capture_output=True,
+                text=True,
+            ).stdout.split()
             if out[:1] == ["RUNNING"] and len(out) == 2:
                 node = out[1]
                 doomed = []  # the node's slurmd, and the task with its slurmstepd: a node that vanishes
@@ -159,43 +175,92 @@ def test_a_task_lost_with_its_node_is_requeued_once(cluster, grader, work_dir, t
 
     results: list[dict] = []
     original = slurm_backend.record_result
-    monkeypatch.setattr(slurm_backend, "record_result", lambda c, a, r: (results.append(r), original(c, a, r))[1])
+    monkeypatch.setattr(
+        slurm_backend, "record_result", lambda c, a, r: (results.append(r), original(c, a, r))[1]
+    )
     killer = threading.Thread(target=kill_the_node, daemon=True)
     killer.start()
     # Slurm holds a requeued job back for a while (its begin time) before it runs again
-    summary = grade_slurm(Course(root, "grd-course"), ASSIGNMENT, settings(work_dir, timeout=60), grading,
-                          env=cluster.env, timeout=400)  # fmt: skip
+    summary = grade_slurm(
+        Course(root, "grd-course"),
+        ASSIGNMENT,
+        settings(work_dir, timeout=60),
+        grading,
+        env=cluster.env,
+        timeout=400,
+    )
     killer.join()
     assert killed, "the task never ran"
     assert [o.score for o in summary.outcomes] == [1.0], summary.outcomes
     assert marker(root, "grd-slow")["status"] == "graded"
     assert results[0]["restarts"] == 1 and results[0]["node"] != killed["node"]  # requeued once, elsewhere
     node = cluster.node(killed["node"])
-    cluster._start_daemon(f"slurmd-{node.name}", ["slurmd", "-D", "-N", node.name], log=f"slurmd-{node.name}.log")
+    cluster._start_daemon(
+        f"slurmd-{node.name}", ["slurmd", "-D", "-N", node.name], log=f"slurmd-{node.name}.log"
+    )
 
 
-def test_ailys_grade_on_the_slurm_backend_reads_the_cluster_from_the_site_file(cluster, grader, work_dir, tmp_path):
+def test_ailys_grade_on_the_slurm_backend_reads_the_cluster_from_the_site_file(
+    cluster, grader, work_dir, tmp_path
+):
     courses = tmp_path / "courses"
     root = make_course(courses / "grd-course")
-    (root / "course.yaml").write_text(yaml.safe_dump({
-        "slug": "grd-course", "title": {"fr": "Cours", "en": "Course"}, "kind": "academic",
-        "instructors": ["grd-teacher"], "start": "2026-01-01", "end": "2026-12-31",
-        "assignments": [{"name": ASSIGNMENT}], "autograde": {"timeout": "5s", "preload": ["numpy"]},
-    }))  # fmt: skip
+    (root / "course.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "slug": "grd-course",
+                "title": {"fr": "Cours", "en": "Course"},
+                "kind": "academic",
+                "instructors": ["grd-teacher"],
+                "start": "2026-01-01",
+                "end": "2026-12-31",
+                "assignments": [{"name": ASSIGNMENT}],
+                "autograde": {"timeout": "5s", "preload": ["numpy"]},
+            }
+        )
+    )
     submit(root, "grd-a", RIGHT)
     submit(root, "grd-b", WRONG)
     site = tmp_path / "grd-slurm.yaml"
-    site.write_text(yaml.safe_dump({
-        "name": "grd-slurm", "data_dir": str(tmp_path / "data"), "courses_dir": str(courses),
-        "spawner": {"slurm": {"slurm_conf": str(cluster.slurm_conf)}},
-        "grading": {"user": GRADER, "work_dir": str(work_dir), "partition": "cpu",
-                    "account": cluster.accounts[0], "throttle": 2},
-    }))  # fmt: skip
+    site.write_text(
+        yaml.safe_dump(
+            {
+                "name": "grd-slurm",
+                "data_dir": str(tmp_path / "data"),
+                "courses_dir": str(courses),
+                "spawner": {"slurm": {"slurm_conf": str(cluster.slurm_conf)}},
+                "grading": {
+                    "user": GRADER,
+                    "work_dir": str(work_dir),
+                    "partition": "cpu",
+                    "account": cluster.accounts[0],
+                    "throttle": 2,
+                },
+            }
+        )
+    )
     (tmp_path / "data").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM")}  # the site file names the cluster
-    done = subprocess.run([str(Path(sys.executable).parent / "ailys"), "grade", "grd-course", ASSIGNMENT,
-                           "--backend", "slurm", "--course-dir", str(root), "--site", str(site)], env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("SLURM")
+    }  # the site file names the cluster
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ailys"),
+            "grade",
+            "grd-course",
+            ASSIGNMENT,
+            "--backend",
+            "slurm",
+            "--course-dir",
+            str(root),
+            "--site",
+            str(site),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "graded 2, failed 0, skipped (already graded) 0" in done.stdout
     assert scores(root) == {"grd-a": 1.0, "grd-b": 0.0}

@@ -38,19 +38,40 @@ GRADING_TOKEN = secrets.token_hex(32)
 NBGRADER = str(Path(sys.executable).parent / "nbgrader")
 ALGO, STATS = "exa-algo", "exa-stats"
 COURSES = [
-    course(ALGO, ["exa-prof-a"], ["exa-ann", "exa-bob"],
-           assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}],
-           submission={"max_file_size": "64K", "max_total_size": "96K"}),
-    course(STATS, ["exa-prof-b"], ["exa-cat"], assignments=[{"name": "ps1", "due": "2026-01-01T12:00:00+00:00"}]),
-]  # fmt: skip
+    course(
+        ALGO,
+        ["exa-prof-a"],
+        ["exa-ann", "exa-bob"],
+        assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}],
+        submission={"max_file_size": "64K", "max_total_size": "96K"},
+    ),
+    course(
+        STATS, ["exa-prof-b"], ["exa-cat"], assignments=[{"name": "ps1", "due": "2026-01-01T12:00:00+00:00"}]
+    ),
+]
 
 
 def source_notebook() -> nbformat.NotebookNode:
     """One answer cell and one hidden-free test cell, as an instructor writes them for nbgrader."""
     answer = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 42\n### END SOLUTION", id="answer")
-    answer.metadata.nbgrader = {"grade": False, "solution": True, "locked": False, "grade_id": "answer", "schema_version": 3, "task": False}  # fmt: skip
+    answer.metadata.nbgrader = {
+        "grade": False,
+        "solution": True,
+        "locked": False,
+        "grade_id": "answer",
+        "schema_version": 3,
+        "task": False,
+    }
     test = nbformat.v4.new_code_cell("assert x == 42", id="test")
-    test.metadata.nbgrader = {"grade": True, "solution": False, "locked": True, "points": 1, "grade_id": "test", "schema_version": 3, "task": False}  # fmt: skip
+    test.metadata.nbgrader = {
+        "grade": True,
+        "solution": False,
+        "locked": True,
+        "points": 1,
+        "grade_id": "test",
+        "schema_version": 3,
+        "task": False,
+    }
     nb = nbformat.v4.new_notebook(cells=[answer, test])
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
@@ -159,16 +180,18 @@ class Learner:
 
     def save_notebook(self, path: str, nb: dict) -> None:
         r = self.client.put(
-            f"/user/{self.name}/api/contents/{path}", json={"type": "notebook", "format": "json", "content": nb},
+            f"/user/{self.name}/api/contents/{path}",
+            json={"type": "notebook", "format": "json", "content": nb},
             headers=self.headers,
-        )  # fmt: skip
+        )
         assert r.status_code in (200, 201), r.text
 
     def save_text(self, path: str, text: str) -> None:
         r = self.client.put(
-            f"/user/{self.name}/api/contents/{path}", json={"type": "file", "format": "text", "content": text},
+            f"/user/{self.name}/api/contents/{path}",
+            json={"type": "file", "format": "text", "content": text},
             headers=self.headers,
-        )  # fmt: skip
+        )
         assert r.status_code in (200, 201), r.text
 
     def answer(self, course_id: str, value: int) -> None:
@@ -333,8 +356,12 @@ def test_a_learner_reaches_nothing_of_another_course_or_learner_through_the_api(
         world["learners"][name].has_submitted(ALGO)
     ann = exchange_client(hub, world["learners"]["exa-ann"].server_token())
     assert ann.get("courses").json()["courses"] == [{"course_id": ALGO, "role": "learner"}]
-    for path in ("courses/exa-stats/assignments", "courses/exa-stats/assignments/ps1", "courses/exa-stats/submissions",
-                 "courses/exa-stats/feedback"):  # fmt: skip
+    for path in (
+        "courses/exa-stats/assignments",
+        "courses/exa-stats/assignments/ps1",
+        "courses/exa-stats/submissions",
+        "courses/exa-stats/feedback",
+    ):
         r = ann.get(path)
         assert r.status_code == 403, (path, r.text)
         assert r.json()["error"] == "exa-ann is neither a learner nor an instructor of course 'exa-stats'"
@@ -446,8 +473,12 @@ def test_an_instructor_gets_403_on_another_course(hub, world):
     prof_a = world["profs"][ALGO]
     api = prof_a.api()
     assert api.get("courses").json()["courses"] == [{"course_id": ALGO, "role": "staff"}]
-    for method, path in (("GET", "courses/exa-stats/submissions"), ("PUT", "courses/exa-stats/assignments/ps1"),
-                         ("DELETE", "courses/exa-stats/assignments/ps1"), ("PUT", "courses/exa-stats/feedback/ps1/exa-cat")):  # fmt: skip
+    for method, path in (
+        ("GET", "courses/exa-stats/submissions"),
+        ("PUT", "courses/exa-stats/assignments/ps1"),
+        ("DELETE", "courses/exa-stats/assignments/ps1"),
+        ("PUT", "courses/exa-stats/feedback/ps1/exa-cat"),
+    ):
         r = api.request(method, path, json={"files": {}, "timestamp": "x"})
         assert r.status_code == 403, (method, path, r.text)
         assert r.json()["error"] == "exa-prof-a is neither a learner nor an instructor of course 'exa-stats'"
@@ -584,3 +615,22 @@ def test_a_large_submission_does_not_hold_up_another_learners_request(hub, world
     }
     listed = exchange_client(hub, cat_token).get(f"courses/{STATS}/submissions").json()["submissions"]
     assert meta["id"] in [s["id"] for s in listed]
+
+    # Collecting it: exa-prof-b's answer is read and encoded (27 MB of base64) off the loop too, so
+    # exa-ann's listing, sent once the exchange holds the collect request, is answered first.
+    collect = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    prof = {"Authorization": f"token {world['profs'][STATS].token}"}
+    collect.request(
+        "GET", f"/services/exchange/api/courses/{STATS}/submissions/ps1/exa-cat/{meta['id']}", headers=prof
+    )
+    client_port = collect.sock.getsockname()[1]
+    wait_until(lambda: read_all_of(port, client_port), 60, "the exchange to read the request", every=0.005)
+    small = ann.get(f"courses/{ALGO}/assignments")
+    assert small.status_code == 200
+    assert not select.select([collect.sock], [], [], 0)[0], "the small request was answered after the collect"
+    collected = collect.getresponse()
+    body = json.loads(collected.read())
+    assert collected.status == 200, body
+    assert {p: hashlib.sha256(base64.b64decode(t)).hexdigest() for p, t in body["files"].items()} == {
+        p: hashlib.sha256(d).hexdigest() for p, d in files.items()
+    }

@@ -68,13 +68,23 @@ def in_container(podman, hub, learner, token: str, script: str, *args: str):
         [str(VENV), str(REPO / "grading"), str(REPO / "hub_config")],
     )
     env = {
-        "HOME": learner.pw_dir, "USER": learner.pw_name, "PATH": f"{VENV}/bin:/usr/bin:/bin",
+        "HOME": learner.pw_dir,
+        "USER": learner.pw_name,
+        "PATH": f"{VENV}/bin:/usr/bin:/bin",
         # what the hub gives every learner's server (hub_config/appliers/spawner.py and exchange.py)
-        "JUPYTERHUB_API_TOKEN": token, "AILYS_EXCHANGE_URL": exchange_url(hub),
+        "JUPYTERHUB_API_TOKEN": token,
+        "AILYS_EXCHANGE_URL": exchange_url(hub),
         "JUPYTER_CONFIG_PATH": str(LEARNER_JUPYTER_CONFIG.resolve()),
-    }  # fmt: skip
-    options = [*mounts, "-v", f"{learner.pw_dir}:{learner.pw_dir}", "--workdir", learner.pw_dir,
-               "--user", f"{learner.pw_uid}:{learner.pw_gid}"]  # fmt: skip
+    }
+    options = [
+        *mounts,
+        "-v",
+        f"{learner.pw_dir}:{learner.pw_dir}",
+        "--workdir",
+        learner.pw_dir,
+        "--user",
+        f"{learner.pw_uid}:{learner.pw_gid}",
+    ]
     for name, value in env.items():
         options += ["--env", f"{name}={value}"]
     done = podman.run(f"ailys-{learner.pw_name}", root, options, [f"{VENV}/bin/python", "-c", script, *args])
@@ -125,7 +135,11 @@ def test_a_learner_in_a_container_fetches_and_submits_and_sees_no_hub_folder(pod
     submitted = base64.b64decode(got["files"]["ps1.ipynb"]).decode()
     assert "answered in a container" in submitted
     # the learner's own listing shows the submission, with nbgrader's timestamp
-    mine = exchange_client(hub, user_token(hub, LEARNER)).get(f"courses/{SLUG}/submissions").json()["submissions"]
+    mine = (
+        exchange_client(hub, user_token(hub, LEARNER))
+        .get(f"courses/{SLUG}/submissions")
+        .json()["submissions"]
+    )
     assert [s["id"] for s in mine] == [sub["id"]] and mine[0]["timestamp"]
 
 

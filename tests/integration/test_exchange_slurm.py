@@ -21,8 +21,13 @@ from tests.services.slurm import cluster_for_tests
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
 
 SLUG, LEARNER, PROF = "exa-hpc", "exa-sue", "exa-prof-s"
-COURSE = course(SLUG, [PROF], [LEARNER], assignments=[{"name": "ps1"}],
-                resources={"walltime": "1h", "partition": "cpu", "cpus": 1, "memory": "512M"})  # fmt: skip
+COURSE = course(
+    SLUG,
+    [PROF],
+    [LEARNER],
+    assignments=[{"name": "ps1"}],
+    resources={"walltime": "1h", "partition": "cpu", "cpus": 1, "memory": "512M"},
+)
 
 
 @pytest.fixture(scope="module")

@@ -32,14 +32,16 @@ def demo(notebook, title, **extra):
 
 COURSES = [
     course(
-        "gal-demo", ["gal-prof"], ["gal-ana"],
+        "gal-demo",
+        ["gal-prof"],
+        ["gal-ana"],
         demos=[
             demo("knn.ipynb", "Boundary", public=True, description={"fr": "Curseurs", "en": "Sliders"}),
             demo("private.ipynb", "Private"),
             demo("members.ipynb", "Members", members_only=True),
             demo("leak.ipynb", "Leak", public=True),  # a symlink out of demos/
         ],
-    ),  # fmt: skip
+    ),
     course("gal-other", ["gal-prof2"], ["gal-bob"]),
 ]
 GALLERY = {
@@ -291,6 +293,8 @@ def test_fifty_requests_zero_incomplete_pages(hub):
             incomplete.append((i, r))
             continue
         # The visitor leaves: the beacon frees the kernel, so the caps never bite.
-        client.post(f"{G}/voila/api/shutdown/{kernel_id(r.text)}", data={"_xsrf": client.cookies.get("_xsrf")})
+        client.post(
+            f"{G}/voila/api/shutdown/{kernel_id(r.text)}", data={"_xsrf": client.cookies.get("_xsrf")}
+        )
     assert incomplete == []
     print("renders given up and retried:", status(hub)["renders_given_up"])

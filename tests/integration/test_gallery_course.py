@@ -29,7 +29,9 @@ def test_the_demo_course_declares_demos_and_assignments():
 @pytest.mark.parametrize("notebook", [d.notebook for d in COURSE_MODEL.demos])
 def test_each_demo_runs_headless_and_draws_its_plot(notebook):
     nb = nbformat.read(COURSE / "demos" / notebook, as_version=4)
-    NotebookClient(nb, timeout=120, store_widget_state=True, resources={"metadata": {"path": str(COURSE / "demos")}}).execute()
+    NotebookClient(
+        nb, timeout=120, store_widget_state=True, resources={"metadata": {"path": str(COURSE / "demos")}}
+    ).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
@@ -37,9 +39,12 @@ def test_each_demo_runs_headless_and_draws_its_plot(notebook):
     assert {"ToggleButtonsModel", "OutputModel"} <= models  # the language toggle and the plot's Output
     assert models & {"IntSliderModel", "FloatSliderModel", "SelectionSliderModel"}
     plots = [
-        o for m in state.values() if m["model_name"] == "OutputModel"
-        for o in m["state"].get("outputs", []) if "image/png" in o.get("data", {})
-    ]  # fmt: skip
+        o
+        for m in state.values()
+        if m["model_name"] == "OutputModel"
+        for o in m["state"].get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
     assert len(plots) == 1, "the Output widget holds exactly one drawn plot"
     texts = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "*" in texts and len(texts) > 300  # explained, in French with the English in italics
@@ -69,11 +74,16 @@ def test_assignments_generate_and_solutions_pass_their_tests(nbgrader_course, as
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "YOUR CODE HERE" in text
     source = nbformat.read(root / "source" / assignment / released.name, as_version=4)
     kinds = [c.metadata.get("nbgrader", {}) for c in source.cells]
-    assert any(k.get("grade") and k.get("solution") and k.get("points") for k in kinds), "one hand-graded answer"
+    assert any(k.get("grade") and k.get("solution") and k.get("points") for k in kinds), (
+        "one hand-graded answer"
+    )
     assert sum(1 for k in kinds if k.get("grade") and not k.get("solution")) >= 2, "autograded tests"
 
     # Full marks for the solutions; none for the released, unanswered notebook.
-    for student, notebook in (("solutions", root / "source" / assignment / released.name), ("blank", released)):
+    for student, notebook in (
+        ("solutions", root / "source" / assignment / released.name),
+        ("blank", released),
+    ):
         submitted = root / "submitted" / student / assignment
         submitted.mkdir(parents=True)
         shutil.copy(notebook, submitted / released.name)

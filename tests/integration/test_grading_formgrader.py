@@ -40,13 +40,21 @@ ALPHA, BETA = "fg-alpha", "fg-beta"
 GRADER = "fg-grader"
 HIDDEN = "hidden-check-7f3a"  # a string only the hidden tests hold
 COURSES = [
-    course(ALPHA, ["fg-prof-a"], ["fg-ann", "fg-bob"],
-           assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}],
-           grades={"emails": {"fg-ann": "ann@example.org"}}),
-    course(BETA, ["fg-prof-b"], ["fg-cat"],
-           assignments=[{"name": "ps1", "due": "2026-01-01T12:00:00+00:00"}],
-           grades={"late": {"action": "zero", "grace": "10m"}}),
-]  # fmt: skip
+    course(
+        ALPHA,
+        ["fg-prof-a"],
+        ["fg-ann", "fg-bob"],
+        assignments=[{"name": "ps1", "due": "2030-01-01T00:00:00+00:00"}],
+        grades={"emails": {"fg-ann": "ann@example.org"}},
+    ),
+    course(
+        BETA,
+        ["fg-prof-b"],
+        ["fg-cat"],
+        assignments=[{"name": "ps1", "due": "2026-01-01T12:00:00+00:00"}],
+        grades={"late": {"action": "zero", "grace": "10m"}},
+    ),
+]
 
 
 def source_notebook() -> nbformat.NotebookNode:
@@ -54,19 +62,36 @@ def source_notebook() -> nbformat.NotebookNode:
     written answer graded by hand."""
 
     def cell(kind, source, cell_id, **nbgrader):
-        c = (nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell)(source, id=cell_id)
-        c.metadata.nbgrader = {"grade": False, "solution": False, "locked": False, "task": False,
-                               "schema_version": 3, "grade_id": cell_id, **nbgrader}  # fmt: skip
+        c = (nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell)(
+            source, id=cell_id
+        )
+        c.metadata.nbgrader = {
+            "grade": False,
+            "solution": False,
+            "locked": False,
+            "task": False,
+            "schema_version": 3,
+            "grade_id": cell_id,
+            **nbgrader,
+        }
         return c
 
-    nb = nbformat.v4.new_notebook(cells=[
-        cell("markdown", "Set `x` to the answer. Do not change this cell.", "intro", locked=True),
-        cell("code", "### BEGIN SOLUTION\nx = 42\n### END SOLUTION", "answer", solution=True),
-        cell("code", f"assert x == 42\n### BEGIN HIDDEN TESTS\nassert x > 0, '{HIDDEN}'\n### END HIDDEN TESTS",
-             "test", grade=True, locked=True, points=1),
-        cell("markdown", "Why 42? Answer below.", "why-q", locked=True),
-        cell("markdown", "YOUR ANSWER HERE", "why", grade=True, solution=True, points=2),
-    ])  # fmt: skip
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            cell("markdown", "Set `x` to the answer. Do not change this cell.", "intro", locked=True),
+            cell("code", "### BEGIN SOLUTION\nx = 42\n### END SOLUTION", "answer", solution=True),
+            cell(
+                "code",
+                f"assert x == 42\n### BEGIN HIDDEN TESTS\nassert x > 0, '{HIDDEN}'\n### END HIDDEN TESTS",
+                "test",
+                grade=True,
+                locked=True,
+                points=1,
+            ),
+            cell("markdown", "Why 42? Answer below.", "why-q", locked=True),
+            cell("markdown", "YOUR ANSWER HERE", "why", grade=True, solution=True, points=2),
+        ]
+    )
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
@@ -86,7 +111,9 @@ class Instructor:
 
     def post(self, path: str) -> dict:
         xsrf = self.client.cookies.get("_xsrf", path=f"{self.prefix}/") or ""
-        r = self.client.post(f"{self.prefix}/formgrader/api/{path}", headers={"X-XSRFToken": xsrf}, timeout=300)
+        r = self.client.post(
+            f"{self.prefix}/formgrader/api/{path}", headers={"X-XSRFToken": xsrf}, timeout=300
+        )
         assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:500]}"
         data = r.json()
         assert data.get("success", True), f"{path}: {data.get('error')}\n{data.get('log')}"
@@ -120,18 +147,25 @@ def answer(learner: Learner, slug: str, value: str, tamper: bool = False) -> Non
 
 @pytest.fixture(scope="module")
 def hub():
-    with grading_hub(COURSES, GRADER, {ALPHA: "ps1", BETA: "ps1"}, _free_base_port(), "test_grading_formgrader") as running:
+    with grading_hub(
+        COURSES, GRADER, {ALPHA: "ps1", BETA: "ps1"}, _free_base_port(), "test_grading_formgrader"
+    ) as running:
         yield running
 
 
 @contextlib.contextmanager
-def grading_hub(courses: list[dict], grader: str, sources: dict[str, str], base_port: int, log_name: str = ""):
+def grading_hub(
+    courses: list[dict], grader: str, sources: dict[str, str], base_port: int, log_name: str = ""
+):
     """A started hub whose courses have their grading service: ``sources`` maps a course to the
     assignment whose source (source_notebook) it commits; ``grader`` is the grading account."""
-    shutil.copytree(REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True)
+    shutil.copytree(
+        REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True
+    )
     with grading_account(grader):
-        running = RunningHub(courses, site={"grading": {"user": grader}, "formgraders": {"port": base_port}},
-                             start_timeout=180)  # fmt: skip
+        running = RunningHub(
+            courses, site={"grading": {"user": grader}, "formgraders": {"port": base_port}}, start_timeout=180
+        )
         for slug, assignment in sources.items():
             folder = running.root / "courses" / slug / "source" / assignment
             folder.mkdir(parents=True)
@@ -219,10 +253,16 @@ def test_the_service_runs_no_code_and_writes_no_file_for_the_web(hub, people):
     xsrf = prof.client.cookies.get("_xsrf", path=f"{prof.prefix}/") or ""
     headers = {"X-XSRFToken": xsrf}
     assert prof.client.get(f"{prof.prefix}/api/kernelspecs").json()["kernelspecs"] == {}
-    assert prof.client.post(f"{prof.prefix}/api/kernels", json={"name": "python3"}, headers=headers).status_code >= 400
+    assert (
+        prof.client.post(f"{prof.prefix}/api/kernels", json={"name": "python3"}, headers=headers).status_code
+        >= 400
+    )
     assert prof.client.post(f"{prof.prefix}/api/terminals", headers=headers).status_code == 404
-    r = prof.client.put(f"{prof.prefix}/api/contents/nbgrader_config.py",
-                        json={"type": "file", "format": "text", "content": "import os"}, headers=headers)  # fmt: skip
+    r = prof.client.put(
+        f"{prof.prefix}/api/contents/nbgrader_config.py",
+        json={"type": "file", "format": "text", "content": "import os"},
+        headers=headers,
+    )
     assert r.status_code == 403
     folder = hub.data / "grading" / ALPHA
     assert not (folder / "nbgrader_config.py").exists()  # its settings are data: nbgrader_config.json
@@ -243,7 +283,11 @@ def graded(hub, people):
     for prof in profs.values():
         prof.post("assignment/ps1/assign")  # generate from source/ (courses/<slug>/source/)
         prof.post("assignment/ps1/release")  # to the exchange
-    for learner, slug, value, tamper in ((ann, ALPHA, "42", False), (bob, ALPHA, "41", True), (cat, BETA, "42", False)):
+    for learner, slug, value, tamper in (
+        (ann, ALPHA, "42", False),
+        (bob, ALPHA, "41", True),
+        (cat, BETA, "42", False),
+    ):
         listed = learner.assignments(slug)
         assert [(a["assignment_id"], a["status"]) for a in listed["value"]] == [("ps1", "released")]
         learner.action("fetch", slug)
@@ -268,7 +312,11 @@ def test_the_loop_scores_as_graded_and_learners_read_their_feedback(hub, graded)
     scores = {s["student"]: (s["score"], s["max_score"]) for s in profs[ALPHA].get("submissions/ps1")}
     assert scores == {"fg-ann": (3.0, 3.0), "fg-bob": (1.0, 3.0)}  # bob's x = 41 fails the original test
     assert {s["student"]: s["score"] for s in profs[BETA].get("submissions/ps1")} == {"fg-cat": 3.0}
-    for name, slug, score in (("fg-ann", ALPHA, "3.0 / 3.0"), ("fg-bob", ALPHA, "1.0 / 3.0"), ("fg-cat", BETA, "3.0 / 3.0")):
+    for name, slug, score in (
+        ("fg-ann", ALPHA, "3.0 / 3.0"),
+        ("fg-bob", ALPHA, "1.0 / 3.0"),
+        ("fg-cat", BETA, "3.0 / 3.0"),
+    ):
         learner = learners[name]
         back = learner.action("fetch_feedback", slug)
         [mine] = [a for a in back["value"] if a["status"] == "submitted"]
@@ -303,8 +351,12 @@ def test_a_changed_test_cell_is_flagged_and_the_original_graded(hub, graded):
 def test_the_export_matches_the_gradebook_with_late_and_changed_flags(hub, graded, tmp_path):
     ailys = str(Path(sys.executable).parent / "ailys")
     for slug in (ALPHA, BETA):
-        done = subprocess.run([ailys, "grades", "export", slug, "--out", str(tmp_path), "--site", str(hub.site_file)],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        done = subprocess.run(
+            [ailys, "grades", "export", slug, "--out", str(tmp_path), "--site", str(hub.site_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO((tmp_path / f"{ALPHA}-grades.csv").read_text())))
     assert list(rows[0]) == ["Username", "Email address", "ps1", "Total", "Notes"]
@@ -319,10 +371,18 @@ def test_the_export_matches_the_gradebook_with_late_and_changed_flags(hub, grade
     data = json.loads((tmp_path / f"{ALPHA}-grades.json").read_text())
     assert data["max_total"] == 3.0 and [a["name"] for a in data["assignments"]] == ["ps1"]
     [bob_json] = [r for r in data["learners"] if r["username"] == "fg-bob"]
-    assert bob_json["grades"]["ps1"]["tampered"] == ["ps1: test: edited"] and bob_json["grades"]["ps1"]["flagged"]
+    assert (
+        bob_json["grades"]["ps1"]["tampered"] == ["ps1: test: edited"]
+        and bob_json["grades"]["ps1"]["flagged"]
+    )
     # fg-beta's deadline has passed (late policy: zero after a 10 min grace)
     [cat] = list(csv.DictReader(io.StringIO((tmp_path / f"{BETA}-grades.csv").read_text())))
-    assert cat["ps1"] == "0" and cat["Total"] == "0" and "ps1: late by" in cat["Notes"] and "counted 0" in cat["Notes"]
+    assert (
+        cat["ps1"] == "0"
+        and cat["Total"] == "0"
+        and "ps1: late by" in cat["Notes"]
+        and "counted 0" in cat["Notes"]
+    )
     cat_json = json.loads((tmp_path / f"{BETA}-grades.json").read_text())["learners"][0]["grades"]["ps1"]
     assert cat_json["late"] and cat_json["zeroed_late"] and cat_json["late_by_seconds"] > 600
 

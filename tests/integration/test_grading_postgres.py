@@ -20,17 +20,28 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def server(output_dir):
     need(pg.missing() is None, pg.missing() or "")
-    with pg.PostgresServer(database="nbgrader_fg_pg", user="grader", log=output_dir / "postgres.log") as running:
+    with pg.PostgresServer(
+        database="nbgrader_fg_pg", user="grader", log=output_dir / "postgres.log"
+    ) as running:
         yield running
 
 
 def test_the_gradebook_lives_in_the_courses_own_postgresql_database(server, tmp_path):
     (tmp_path / "courses" / "fg-pg").mkdir(parents=True)
-    model = course("fg-pg", ["fg-prof-pg"], ["fg-pia", "fg-quentin"],
-                   assignments=[{"name": "ps1", "due": "2026-10-01T12:00:00+00:00"}])  # fmt: skip
+    model = course(
+        "fg-pg",
+        ["fg-prof-pg"],
+        ["fg-pia", "fg-quentin"],
+        assignments=[{"name": "ps1", "due": "2026-10-01T12:00:00+00:00"}],
+    )
     (tmp_path / "courses" / "fg-pg" / "course.yaml").write_text(yaml.safe_dump(model))
     template = server.url.rsplit("/", 1)[0] + "/nbgrader_{course}"
-    site = {"name": "fg-pg-site", "data_dir": "data", "courses_dir": "courses", "formgraders": {"database_url": template}}
+    site = {
+        "name": "fg-pg-site",
+        "data_dir": "data",
+        "courses_dir": "courses",
+        "formgraders": {"database_url": template},
+    }
     (tmp_path / "fg-pg-site.yaml").write_text(yaml.safe_dump(site))
     cat = load_catalogue(tmp_path / "fg-pg-site.yaml")
     cat.data_dir.mkdir(mode=0o711)
@@ -43,4 +54,8 @@ def test_the_gradebook_lives_in_the_courses_own_postgresql_database(server, tmp_
     assert json.loads((root / "nbgrader_config.json").read_text())["CourseDirectory"]["db_url"] == server.url
     # the export reads it: every learner, nothing graded yet
     csv_text = to_csv(cat.course("fg-pg"), gather(cat, cat.course("fg-pg")))
-    assert csv_text.splitlines() == ["Username,Email address,ps1,Total,Notes", "fg-pia,,,0,", "fg-quentin,,,0,"]
+    assert csv_text.splitlines() == [
+        "Username,Email address,ps1,Total,Notes",
+        "fg-pia,,,0,",
+        "fg-quentin,,,0,",
+    ]

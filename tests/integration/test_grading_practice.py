@@ -52,7 +52,9 @@ def test_a_submission_is_graded_and_its_feedback_released_within_a_minute(hub):
         return next((s for s in subs if s["has_local_feedback"]), None)
 
     sub = wait_until(feedback_released, 60, "the feedback of dan's submission", every=2)
-    html = dan.contents(f"{SLUG}/{QUIZ}/feedback/{sub['timestamp']}/{QUIZ}.ipynb".replace(".ipynb", ".html")).json()
+    html = dan.contents(
+        f"{SLUG}/{QUIZ}/feedback/{sub['timestamp']}/{QUIZ}.ipynb".replace(".ipynb", ".html")
+    ).json()
     text = unescape(re.sub(r"<[^>]+>", "", html["content"]))
     assert "Score: 1.0 / 3.0" in text  # the autograded test; the written answer waits for the instructor
     assert HIDDEN not in html["content"] and "x > 0" not in text

@@ -34,7 +34,9 @@ def hub():
 
 
 def xsrf(client, name):
-    return client.cookies.get("_xsrf", path=f"/user/{name}/") or client.cookies.get("_xsrf", path=f"/user/{name}")
+    return client.cookies.get("_xsrf", path=f"/user/{name}/") or client.cookies.get(
+        "_xsrf", path=f"/user/{name}"
+    )
 
 
 def run_code(hub, client, name: str, code: str) -> str:
@@ -45,10 +47,24 @@ def run_code(hub, client, name: str, code: str) -> str:
     url = hub.url.replace("http", "ws") + f"/user/{name}/api/kernels/{kernel['id']}/channels"
     msg_id = uuid.uuid4().hex
     request = {
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": name, "session": uuid.uuid4().hex, "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-    }  # fmt: skip
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": name,
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+        },
+    }
     out = []
     with connect(url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
         ws.send(json.dumps(request))
@@ -103,7 +119,12 @@ def test_a_learners_home_is_closed_to_other_accounts(hub):
     hub.spawn(alice, "alice")
     carol = hub.login("carol")
     hub.spawn(carol, "carol")
-    out = run_code(hub, carol, "carol", f"import os\ntry:\n    print(os.listdir({str(hub.data / 'homes' / 'alice')!r}))\nexcept PermissionError:\n    print('denied')")
+    out = run_code(
+        hub,
+        carol,
+        "carol",
+        f"import os\ntry:\n    print(os.listdir({str(hub.data / 'homes' / 'alice')!r}))\nexcept PermissionError:\n    print('denied')",
+    )
     assert out.strip() == "denied"
 
 
@@ -141,8 +162,10 @@ def test_instructors_api_token_reaches_own_learner_but_not_another_courses(hub):
 def sync(hub) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hub_config.cli", "courses", "--site", str(hub.site_file), "sync"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_new_course_folder_goes_live_after_sync_and_broken_one_changes_nothing(hub):
@@ -167,7 +190,9 @@ def test_new_course_folder_goes_live_after_sync_and_broken_one_changes_nothing(h
     before = {g["name"]: sorted(g["users"]) for g in api.get("/groups").json()}
     broken = hub.root / "courses" / "broken"
     broken.mkdir()
-    (broken / "course.yaml").write_text("slug: broken\ntitle: {fr: x, en: y}\nkind: academic\ninstructorz: [x]\n")
+    (broken / "course.yaml").write_text(
+        "slug: broken\ntitle: {fr: x, en: y}\nkind: academic\ninstructorz: [x]\n"
+    )
     (folder / "course.yaml").write_text(yaml.safe_dump(course("optim", ["prof-c"], ["dave"])))
     refused = sync(hub)
     assert refused.returncode == 1
@@ -194,11 +219,15 @@ def test_hub_restart_keeps_a_running_server_reachable():
 
 
 def test_idle_culler_stops_an_idle_server():
-    hub = RunningHub([course("algo", ["prof-a"], ["frank"])], culler={"timeout": "10s", "every": "5s"}).start()
+    hub = RunningHub(
+        [course("algo", ["prof-a"], ["frank"])], culler={"timeout": "10s", "every": "5s"}
+    ).start()
     try:
         frank = hub.login("frank")
         hub.spawn(frank, "frank")
-        wait_until(lambda: not hub.server_ready("frank"), 60, "the culler to stop frank's idle server", every=1)
+        wait_until(
+            lambda: not hub.server_ready("frank"), 60, "the culler to stop frank's idle server", every=1
+        )
         assert frank.get("/user/frank/api/status").status_code != 200
         assert "Culling server" in (hub.data / "logs" / "hub.log").read_text() or not hub.learner_processes()
     finally:
@@ -209,11 +238,19 @@ def test_the_hub_does_not_start_on_an_invalid_catalogue(tmp_path):
     from hub_config.launch import HUB_CONFIG
 
     (tmp_path / "courses" / "algo").mkdir(parents=True)
-    (tmp_path / "courses" / "algo" / "course.yaml").write_text(yaml.safe_dump(course("algo", ["p"], ["q"], kind="x")))
+    (tmp_path / "courses" / "algo" / "course.yaml").write_text(
+        yaml.safe_dump(course("algo", ["p"], ["q"], kind="x"))
+    )
     (tmp_path / "bad.yaml").write_text("name: bad\ndata_dir: data\ncourses_dir: courses\n")
     env = {**os.environ, "AILYS_SITE": str(tmp_path / "bad.yaml")}
-    out = subprocess.run([sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0
     assert "not starting, the catalogue is invalid" in out.stderr
     assert "courses/algo/course.yaml: kind:" in out.stderr

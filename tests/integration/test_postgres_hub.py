@@ -43,8 +43,15 @@ def test_hub_keeps_its_state_in_postgresql_across_a_restart(server, output_dir):
 
         # JupyterHub's tables and NativeAuthenticator's are in PostgreSQL, with this hub's rows
         tables = {t for (t,) in server.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-        assert {"users", "groups", "user_group_map", "spawners", "oauth_clients", "users_info",
-                "alembic_version"} <= tables  # fmt: skip
+        assert {
+            "users",
+            "groups",
+            "user_group_map",
+            "spawners",
+            "oauth_clients",
+            "users_info",
+            "alembic_version",
+        } <= tables
         users = {name for (name,) in server.sql("SELECT name FROM users")}
         assert {"pia", "quentin", "prof-pg"} <= users
         members = server.sql(
@@ -53,8 +60,10 @@ def test_hub_keeps_its_state_in_postgresql_across_a_restart(server, output_dir):
             ("%-pgdata",),
         )
         assert sorted(members) == [
-            ("course-pgdata", "pia"), ("course-pgdata", "quentin"), ("staff-pgdata", "prof-pg"),
-        ]  # fmt: skip
+            ("course-pgdata", "pia"),
+            ("course-pgdata", "quentin"),
+            ("staff-pgdata", "prof-pg"),
+        ]
         logins = dict(server.sql("SELECT username, is_authorized FROM users_info"))
         people = ("pia", "quentin", "prof-pg")
         assert {name: logins.get(name) for name in people} == dict.fromkeys(people, True)

@@ -56,8 +56,18 @@ def report(path: Path) -> dict[str, str]:
 )
 def test_a_learners_job_runs_as_the_learner_on_each_partition(cluster, learner, partition, request_args):
     home = Path(learner.pw_dir)
-    job = cluster.sbatch("-p", partition, *request_args, "-D", str(home), "-o", f"{home}/job-%j.out",
-                         "--wrap", REPORT, user=learner.pw_name)  # fmt: skip
+    job = cluster.sbatch(
+        "-p",
+        partition,
+        *request_args,
+        "-D",
+        str(home),
+        "-o",
+        f"{home}/job-%j.out",
+        "--wrap",
+        REPORT,
+        user=learner.pw_name,
+    )
     info = cluster.wait_job(job, FINISHED)
     assert info["JobState"] == "COMPLETED", info
     out = report(home / f"job-{job}.out")
@@ -73,8 +83,16 @@ def test_a_learners_job_runs_as_the_learner_on_each_partition(cluster, learner, 
 def test_root_submits_for_the_learner_with_uid_and_gid(cluster, learner):
     """What a root hub does without sudo: sbatch --uid/--gid (the job's environment is root's)."""
     home = Path(learner.pw_dir)
-    job = cluster.sbatch(f"--uid={learner.pw_name}", f"--gid={learner.pw_name}", "-D", str(home),
-                         "-o", f"{home}/job-%j.out", "--wrap", REPORT)  # fmt: skip
+    job = cluster.sbatch(
+        f"--uid={learner.pw_name}",
+        f"--gid={learner.pw_name}",
+        "-D",
+        str(home),
+        "-o",
+        f"{home}/job-%j.out",
+        "--wrap",
+        REPORT,
+    )
     assert cluster.wait_job(job, FINISHED)["JobState"] == "COMPLETED"
     out = report(home / f"job-{job}.out")
     assert out["uid"] == str(learner.pw_uid)
@@ -82,8 +100,20 @@ def test_root_submits_for_the_learner_with_uid_and_gid(cluster, learner):
 
 
 def test_squeue_and_scontrol_show_a_running_job_with_its_resources(cluster, learner):
-    job = cluster.sbatch("-p", "cpu", "-c", "3", "--mem=700M", "-t", "10", "-o", "/dev/null",
-                         "--wrap", "sleep 300", user=learner.pw_name)  # fmt: skip
+    job = cluster.sbatch(
+        "-p",
+        "cpu",
+        "-c",
+        "3",
+        "--mem=700M",
+        "-t",
+        "10",
+        "-o",
+        "/dev/null",
+        "--wrap",
+        "sleep 300",
+        user=learner.pw_name,
+    )
     try:
         info = cluster.wait_job(job, "RUNNING", timeout=30)
         line = cluster.run("squeue", "--noheader", "-j", job, "-o", "%T %u %P %C %m %l %N").stdout.split()
@@ -144,8 +174,9 @@ def test_a_request_over_the_gpu_partitions_limits_is_refused(cluster, learner, r
         cluster.sbatch("-p", "gpu", *request_args, "-o", "/dev/null", "--wrap", "true", user=learner.pw_name)
     assert reason in refused.value.stderr
     if "--gres=gpu:3" not in request_args:  # the same request fits the cpu partition
-        accepted = cluster.run("sbatch", "--test-only", "-p", "cpu", *request_args, "--wrap", "true",
-                               user=learner.pw_name)  # fmt: skip
+        accepted = cluster.run(
+            "sbatch", "--test-only", "-p", "cpu", *request_args, "--wrap", "true", user=learner.pw_name
+        )
         assert "to start at" in accepted.stderr
 
 

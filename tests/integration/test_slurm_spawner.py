@@ -31,8 +31,13 @@ GiB = 1024**3
 
 
 def with_resources(slug: str, title: str, learners: list[str], **resources) -> dict:
-    return course(slug, ["prof-s"], learners, title={"fr": title, "en": title},
-                  resources={"walltime": "1h", **resources})  # fmt: skip
+    return course(
+        slug,
+        ["prof-s"],
+        learners,
+        title={"fr": title, "en": title},
+        resources={"walltime": "1h", **resources},
+    )
 
 
 # The hub's launch profiles come from these resources (hub_config/profiles.py), as on a real site.
@@ -112,7 +117,8 @@ def hub(cluster, learners):
         OUTPUT.mkdir(exist_ok=True)
         (OUTPUT / "test_slurm_spawner-timings.txt").write_text(
             "".join(f"{what}: {seconds:.2f} s\n" for what, seconds in TIMINGS)
-            + "".join(f"progress: {note}\n" for note in NOTES))
+            + "".join(f"progress: {note}\n" for note in NOTES)
+        )
     for name in LEARNERS:  # stop what is left through the hub, then the hub
         try:
             running.admin_api()  # the hub may be down after a failed restart test
@@ -167,7 +173,9 @@ def wait_ready(hub: RunningHub, cluster: SlurmCluster, name: str, timeout: float
         raise AssertionError(f"{error}\n{hub.log()[-4000:]}\n{job_log(cluster, name)}") from None
 
 
-def start_server(hub: RunningHub, cluster: SlurmCluster, name: str, what: str, **fields) -> tuple[httpx.Client, str]:
+def start_server(
+    hub: RunningHub, cluster: SlurmCluster, name: str, what: str, **fields
+) -> tuple[httpx.Client, str]:
     """Start ``name``'s server through the launch form; return their client and the job id."""
     client = hub.login(name)
     began = time.monotonic()
@@ -212,16 +220,20 @@ def job_process(job_id: str, cluster: SlurmCluster) -> psutil.Process:
         except psutil.Error:
             continue
         cmdline = " ".join(p.info["cmdline"] or [])
-        if (env.get("SLURM_JOB_ID") == job_id and env.get("SLURM_CONF") == str(cluster.slurm_conf)
-                and "jupyterhub.singleuser" in cmdline):  # fmt: skip
+        if (
+            env.get("SLURM_JOB_ID") == job_id
+            and env.get("SLURM_CONF") == str(cluster.slurm_conf)
+            and "jupyterhub.singleuser" in cmdline
+        ):
             return p
     raise AssertionError(f"no server process of job {job_id}")
 
 
 def progress_events(client: httpx.Client, name: str, timeout: float):
     """The spawn page's progress events (server-sent events), as dicts."""
-    with client.stream("GET", f"/hub/api/users/{name}/server/progress", headers=xsrf(client),
-                       timeout=httpx.Timeout(timeout)) as response:  # fmt: skip
+    with client.stream(
+        "GET", f"/hub/api/users/{name}/server/progress", headers=xsrf(client), timeout=httpx.Timeout(timeout)
+    ) as response:
         assert response.status_code == 200, response.read()
         for line in response.iter_lines():
             if line.startswith("data:"):
@@ -237,21 +249,34 @@ def test_the_form_lists_only_the_learners_courses(hub):
     assert re.search(r'value="algo"\s+checked', sam)  # the default: the first
     assert "Deep learning" in sam and "up to 2 CPU cores, 1G, 1 GPU, 1h" in sam
     tess = hub.login("tess").get("/hub/spawn").text
-    assert re.findall(r'name="course"[^>]*value="([^"]+)"', tess) == ["lab", "stats"]  # courses in session, by slug
+    assert re.findall(r'name="course"[^>]*value="([^"]+)"', tess) == [
+        "lab",
+        "stats",
+    ]  # courses in session, by slug
     assert "deep" not in tess and "algo" not in tess
 
 
 @pytest.mark.parametrize(
     "fields, status, message",
     [
-        ({"course": "stats"}, 403, "you are not enrolled in course &#39;stats&#39;. You can start: algo, deep."),
+        (
+            {"course": "stats"},
+            403,
+            "you are not enrolled in course &#39;stats&#39;. You can start: algo, deep.",
+        ),
         ({"course": "deep", "gpus": 2}, 400, "GPUs 2 GPUs is over what course deep allows (1 GPU)."),
         ({"course": "algo", "memory": "8G"}, 400, "memory 8G is over what course algo allows (1G)."),
-        ({"course": "algo", "walltime": "3h"}, 400, "session length 3h is over what course algo allows (1h)."),
+        (
+            {"course": "algo", "walltime": "3h"},
+            400,
+            "session length 3h is over what course algo allows (1h).",
+        ),
         ({"course": "algo", "cpus": "two"}, 400, "CPU cores: &#39;two&#39; is not a whole number."),
     ],
 )
-def test_a_foreign_course_or_an_over_limit_request_is_refused_with_the_reason(hub, cluster, fields, status, message):
+def test_a_foreign_course_or_an_over_limit_request_is_refused_with_the_reason(
+    hub, cluster, fields, status, message
+):
     sam = hub.login("sam")
     r = spawn_with_form(hub, sam, "sam", **fields)
     assert r.status_code == status
@@ -277,8 +302,9 @@ def test_slurms_own_refusal_reaches_the_learner(hub, cluster):
 
 
 def test_a_cpu_session_runs_as_the_learner_with_the_requested_resources(hub, cluster, learners):
-    sam, job = start_server(hub, cluster, "sam", "cpu partition", course="algo", cpus=2, memory="768M",
-                            walltime="30m")  # fmt: skip
+    sam, job = start_server(
+        hub, cluster, "sam", "cpu partition", course="algo", cpus=2, memory="768M", walltime="30m"
+    )
     info = cluster.job(job)
     assert info["UserId"] == f"sam({learners['sam'].pw_uid})"
     assert info["JobName"] == "ailys-algo" and info["Comment"] == "ailys-hub:course=algo"
@@ -368,13 +394,18 @@ def test_a_job_cancelled_outside_the_hub_is_noticed_and_explained(hub, cluster):
     sam, job = ensure_deep_session(hub, cluster)
     cluster.run("scancel", job)
     began = time.monotonic()
-    wait_until(lambda: server(hub, "sam") is None, POLL_INTERVAL * 2 + 15, "the hub to notice the cancelled job")
+    wait_until(
+        lambda: server(hub, "sam") is None, POLL_INTERVAL * 2 + 15, "the hub to notice the cancelled job"
+    )
     noticed = time.monotonic() - began
     TIMINGS.append(("scancel noticed after", noticed))
     log = hub.log()
     # sacct says who cancelled it; when slurmdbd lags, scontrol says the rest
-    said = re.search(rf"Slurm job {job} of sam ended outside the hub: .*it was cancelled( by root)?\. "
-                     r"\((sacct|scontrol): State=CANCELLED", log)
+    said = re.search(
+        rf"Slurm job {job} of sam ended outside the hub: .*it was cancelled( by root)?\. "
+        r"\((sacct|scontrol): State=CANCELLED",
+        log,
+    )
     assert said, log[-3000:]
     NOTES.append(f"scancel explained from {said[2]}")
     form = sam.get("/hub/spawn").text
@@ -390,29 +421,45 @@ def test_a_job_cancelled_outside_the_hub_is_noticed_and_explained(hub, cluster):
 
 def test_a_queued_spawn_shows_its_place_and_starts_when_the_blocker_ends(hub, cluster):
     stop_server(hub, "sam")
-    blocker = cluster.sbatch("-p", "gpu", "--gres=gpu:2", "-t", "10", "-o", "/dev/null", "--wrap", "sleep 600")
+    blocker = cluster.sbatch(
+        "-p", "gpu", "--gres=gpu:2", "-t", "10", "-o", "/dev/null", "--wrap", "sleep 600"
+    )
     ahead = None
     try:
         cluster.wait_job(blocker, "RUNNING", timeout=30)
-        ahead = cluster.sbatch("-p", "gpu", "--gres=gpu:1", "-t", "10", "-o", "/dev/null", "--wrap", "sleep 600")
+        ahead = cluster.sbatch(
+            "-p", "gpu", "--gres=gpu:1", "-t", "10", "-o", "/dev/null", "--wrap", "sleep 600"
+        )
         requester = hub.login("sam")
         posted = {}
-        thread = threading.Thread(target=lambda: posted.setdefault("r", requester.post(
-            "/hub/api/users/sam/server", json={"course": "deep"}, headers=xsrf(requester), timeout=60)))
+        thread = threading.Thread(
+            target=lambda: posted.setdefault(
+                "r",
+                requester.post(
+                    "/hub/api/users/sam/server", json={"course": "deep"}, headers=xsrf(requester), timeout=60
+                ),
+            )
+        )
         began = time.monotonic()
         thread.start()
         sam = hub.login("sam")
-        wait_until(lambda: (server(hub, "sam") or {}).get("pending") == "spawn", 10, "sam's spawn to be pending")
+        wait_until(
+            lambda: (server(hub, "sam") or {}).get("pending") == "spawn", 10, "sam's spawn to be pending"
+        )
         seen = []
         for event in progress_events(sam, "sam", timeout=60):
             seen.append(event.get("message", ""))
-            if re.search(r"is 2nd of 2 pending in partition gpu; Slurm's estimated start: \d\d:\d\d", seen[-1]):
+            if re.search(
+                r"is 2nd of 2 pending in partition gpu; Slurm's estimated start: \d\d:\d\d", seen[-1]
+            ):
                 break
         assert "reason: Priority" in seen[-1] or "reason: Resources" in seen[-1], seen
         assert any(m.startswith("Submitted Slurm job") for m in seen), seen
         cluster.run("scancel", blocker)
         wait_ready(hub, cluster, "sam", timeout=60)
-        TIMINGS.append(("queued spawn, start request to ready (blocker cancelled meanwhile)", time.monotonic() - began))
+        TIMINGS.append(
+            ("queued spawn, start request to ready (blocker cancelled meanwhile)", time.monotonic() - began)
+        )
         thread.join(30)
         assert sam.get("/user/sam/lab", follow_redirects=True).status_code == 200
         NOTES.extend(seen)
@@ -427,20 +474,29 @@ def test_a_session_that_reaches_its_time_limit_is_noticed_and_explained(hub, clu
     Slurm checks limits every 30 s, then gives KillWait (5 s)."""
     if not TESS_WALLTIME_JOB:
         stop_server(hub, "tess")
-        _, job = start_server(hub, cluster, "tess", "cpu partition, exec_prefix", course="stats", walltime="1m")
+        _, job = start_server(
+            hub, cluster, "tess", "cpu partition, exec_prefix", course="stats", walltime="1m"
+        )
         TESS_WALLTIME_JOB.update(job=job, started=time.monotonic())
     job = TESS_WALLTIME_JOB["job"]
     left = TESS_WALLTIME_JOB["started"] + 60 + 30 + 5 + POLL_INTERVAL + 15 - time.monotonic()
-    wait_until(lambda: server(hub, "tess") is None, max(left, 5), "the hub to notice the end of tess's session")
+    wait_until(
+        lambda: server(hub, "tess") is None, max(left, 5), "the hub to notice the end of tess's session"
+    )
     cluster.wait_job(job, {"TIMEOUT"}, timeout=30)  # the hub may notice while it is still COMPLETING
-    said = re.search(rf"Slurm job {job} of tess ended outside the hub: .*time limit.*\((sacct|scontrol): State=TIMEOUT",
-                     hub.log())
+    said = re.search(
+        rf"Slurm job {job} of tess ended outside the hub: .*time limit.*\((sacct|scontrol): State=TIMEOUT",
+        hub.log(),
+    )
     assert said, hub.log()[-3000:]
     NOTES.append(f"time limit explained from {said[1]}")
     form = hub.login("tess").get("/hub/spawn").text
     notice = re.search(r'id="slurm-last-end">([^<]*)<', form)
-    assert notice and f"Slurm job {job}) ended" in notice[1] and "it reached its time limit (00:01:00)" in notice[1], \
-        notice[1] if notice else form
+    assert (
+        notice
+        and f"Slurm job {job}) ended" in notice[1]
+        and "it reached its time limit (00:01:00)" in notice[1]
+    ), notice[1] if notice else form
 
 
 def test_a_learner_whose_account_is_a_system_one_gets_no_job(hub, cluster):
@@ -473,8 +529,14 @@ def test_a_learner_whose_account_is_a_system_one_gets_no_job(hub, cluster):
             assert last["failed"] and last["message"].startswith(f"Spawn failed: {said}"), last
             assert f"Refused to start a server for {name} as Unix account {name}: its uid" in hub.log()
             assert server(hub, name) is None and jobs_of(cluster, name) == []
-            sacct = ["sacct", "--noheader", "--allocations", f"--user={name}", "--starttime=2000-01-01",
-                     "--format=JobID"]
+            sacct = [
+                "sacct",
+                "--noheader",
+                "--allocations",
+                f"--user={name}",
+                "--starttime=2000-01-01",
+                "--format=JobID",
+            ]
             assert cluster.run(*sacct).stdout.strip() == ""
         finally:
             folder.joinpath("course.yaml").unlink(missing_ok=True)

@@ -55,15 +55,24 @@ Defaults:{hub} !requiretty
 """
 
 GiB = 1024**3
-PROFILES = {"algo": {"title": "Algorithmique", "partition": "cpu", "cpus": 1, "memory": GiB // 2, "gpus": 0,
-                     "walltime": 3600}}  # fmt: skip
+PROFILES = {
+    "algo": {
+        "title": "Algorithmique",
+        "partition": "cpu",
+        "cpus": 1,
+        "memory": GiB // 2,
+        "gpus": 0,
+        "walltime": 3600,
+    }
+}
 COURSES = [course("algo", ["sudot-prof"], [*LEARNERS, OUTSIDER])]
 TIMINGS: list[tuple[str, float]] = []
 
 
 def sudoers_rule(path: str, hub: str, learners: str, alias: str, commands: list[str]) -> str:
-    return SUDOERS_TEMPLATE.format(path=path, hub=hub, learners=learners, alias=alias,
-                                   commands=", ".join(commands))  # fmt: skip
+    return SUDOERS_TEMPLATE.format(
+        path=path, hub=hub, learners=learners, alias=alias, commands=", ".join(commands)
+    )
 
 
 def slurm_paths() -> list[str]:
@@ -123,13 +132,27 @@ def cluster(request):
 
 @pytest.fixture(scope="module")
 def accounts(cluster):
-    need(bool(shutil.which("sudo") and shutil.which("visudo", path=SECURE_PATH)),
-         "the production layout needs sudo (apt-get install sudo; make test-deps)")  # fmt: skip
+    need(
+        bool(shutil.which("sudo") and shutil.which("visudo", path=SECURE_PATH)),
+        "the production layout needs sudo (apt-get install sudo; make test-deps)",
+    )
     _remove_accounts()
     try:
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
-                        "/nonexistent", "--shell", "/usr/sbin/nologin", HUB_ACCOUNT],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                HUB_ACCOUNT,
+            ],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(["groupadd", LEARNERS_GROUP], check=True, capture_output=True)
         learners = {}
         for name in (*LEARNERS, OUTSIDER):
@@ -173,14 +196,29 @@ def hub(cluster, accounts):
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def as_account(account: pwd.struct_passwd, argv: list[str], cluster: SlurmCluster,
-               **kwargs) -> subprocess.CompletedProcess:  # fmt: skip
+def as_account(
+    account: pwd.struct_passwd, argv: list[str], cluster: SlurmCluster, **kwargs
+) -> subprocess.CompletedProcess:
     """Run ``argv`` as ``account`` (its uid and groups, not root's), with the hub's Slurm environment."""
-    env = {"PATH": SECURE_PATH, "LANG": "C.UTF-8", "SLURM_CONF": str(cluster.slurm_conf),
-           "HOME": account.pw_dir}  # fmt: skip
+    env = {
+        "PATH": SECURE_PATH,
+        "LANG": "C.UTF-8",
+        "SLURM_CONF": str(cluster.slurm_conf),
+        "HOME": account.pw_dir,
+    }
     groups = os.getgrouplist(account.pw_name, account.pw_gid)
-    return subprocess.run(argv, env=env, cwd="/", capture_output=True, text=True, timeout=60,
-                          user=account.pw_uid, group=account.pw_gid, extra_groups=groups, **kwargs)
+    return subprocess.run(
+        argv,
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        user=account.pw_uid,
+        group=account.pw_gid,
+        extra_groups=groups,
+        **kwargs,
+    )
 
 
 def hub_xsrf(client: httpx.Client) -> dict:
@@ -267,8 +305,11 @@ def test_the_hub_and_its_proxy_run_as_the_hub_account(hub, accounts):
         assert ids["Groups"] == [account.pw_gid], f"{what} kept other groups: {ids}"
         assert ids["CapEff"] == [0], f"{what} holds capabilities: {ids}"
     # Its state is its own: database, cookie secret (made by the hub), secrets folder.
-    for path, mode in ((hub.data / "jupyterhub.sqlite", None), (hub.data / "secrets", 0o700),
-                       (hub.data / "secrets" / "jupyterhub_cookie_secret", 0o600)):  # fmt: skip
+    for path, mode in (
+        (hub.data / "jupyterhub.sqlite", None),
+        (hub.data / "secrets", 0o700),
+        (hub.data / "secrets" / "jupyterhub_cookie_secret", 0o600),
+    ):
         st = path.stat()
         assert st.st_uid == account.pw_uid, f"{path} belongs to uid {st.st_uid}"
         if mode is not None:
@@ -298,8 +339,9 @@ def test_stop_cancels_the_job_as_the_learner(hub, cluster, accounts):
     assert cluster.job(job)["JobState"] == "CANCELLED"
 
     def cancelled_by():  # slurmdbd records the end asynchronously
-        out = cluster.run("sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={job}",
-                          "--format=State").stdout.strip()  # fmt: skip
+        out = cluster.run(
+            "sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={job}", "--format=State"
+        ).stdout.strip()
         return out if out.startswith("CANCELLED by") else None
 
     # scancel ran through sudo as bob: Slurm names bob's uid, not root's (0) nor the hub's
@@ -311,18 +353,27 @@ def test_a_learner_outside_the_learners_group_is_refused_with_the_reason(hub, cl
     """An enrolled learner whom the administrators forgot to put in the group: sudo refuses, the
     learner reads why, and no job is submitted."""
     eve = hub.login(OUTSIDER)
-    r = eve.post(f"/hub/spawn/{OUTSIDER}", data={"course": "algo", "_xsrf": hub_xsrf(eve)["X-XSRFToken"]},
-                 follow_redirects=False, timeout=60)  # fmt: skip
+    r = eve.post(
+        f"/hub/spawn/{OUTSIDER}",
+        data={"course": "algo", "_xsrf": hub_xsrf(eve)["X-XSRFToken"]},
+        follow_redirects=False,
+        timeout=60,
+    )
     assert r.status_code not in (302, 303), r.text[-2000:]  # no redirect to a starting server
-    refusal = r"Not started: the hub may not run Slurm commands as sudot-eve \(sudo said: [^)]+\)\. Ask the site"
+    refusal = (
+        r"Not started: the hub may not run Slurm commands as sudot-eve \(sudo said: [^)]+\)\. Ask the site"
+    )
     assert re.search(refusal, r.text), r.text[-2000:]
     assert server(hub, OUTSIDER) is None and jobs_of(cluster, OUTSIDER) == []
 
 
 def test_the_rule_is_usable_by_the_hub_account_for_slurm_as_a_learner(cluster, accounts):
     """The control for the refusals below: the same account, the rule's own use."""
-    result = as_account(accounts.hub, ["sudo", "-n", "-u", "sudot-ada", "--", "squeue", "--noheader",
-                                       "--user=sudot-ada", "--format=%i"], cluster)  # fmt: skip
+    result = as_account(
+        accounts.hub,
+        ["sudo", "-n", "-u", "sudot-ada", "--", "squeue", "--noheader", "--user=sudot-ada", "--format=%i"],
+        cluster,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -353,11 +404,19 @@ def test_the_rule_allows_nothing_else(cluster, accounts, hub_bin):
         "sbatch as one outside the group": ["sudo", "-n", "-u", OUTSIDER, "--", "sbatch", "--wrap", "true"],
         "squeue as a learner, group root": ["sudo", "-n", "-u", "sudot-ada", "-g", "root", "--", "squeue"],
         "the hub's environment (-E)": ["sudo", "-n", "-E", "-u", "sudot-ada", "--", "squeue"],
-        "a variable that changes sbatch": ["sudo", "-n", "-u", "sudot-ada", "SBATCH_EXPORT=ALL", "sbatch",
-                                           "--wrap", "true"],
+        "a variable that changes sbatch": [
+            "sudo",
+            "-n",
+            "-u",
+            "sudot-ada",
+            "SBATCH_EXPORT=ALL",
+            "sbatch",
+            "--wrap",
+            "true",
+        ],
         "editing a learner's file (sudoedit)": ["sudo", "-n", "-e", "-u", "sudot-ada", str(marker)],
         "a login shell as a learner": ["sudo", "-n", "-i", "-u", "sudot-ada"],
-    }  # fmt: skip
+    }
     before = cluster.run("squeue", "--noheader", "--states=all", "--format=%i").stdout.split()
     allowed = {}
     for what, argv in attempts.items():
@@ -385,6 +444,11 @@ def test_the_hub_account_cannot_read_a_learners_home(cluster, accounts):
 def test_the_design_notes_show_the_rule_this_test_installs():
     """docs/design-notes.md gives the file above with Mesolys' names; they must not drift apart."""
     notes = (Path(__file__).parents[2] / "docs" / "design-notes.md").read_text()
-    rule = sudoers_rule("/etc/sudoers.d/ailys-hub", "jupyterhub", "mesolys-learners", "AILYS_HUB_SLURM",
-                        [f"/usr/bin/{name}" for name in SLURM_COMMANDS])  # fmt: skip
+    rule = sudoers_rule(
+        "/etc/sudoers.d/ailys-hub",
+        "jupyterhub",
+        "mesolys-learners",
+        "AILYS_HUB_SLURM",
+        [f"/usr/bin/{name}" for name in SLURM_COMMANDS],
+    )
     assert rule in notes, f"docs/design-notes.md should show:\n{rule}"

@@ -46,7 +46,9 @@ def course(slug: str, instructors: list[str], learners: list[str], **extra) -> d
 
 def _left_by_a_test(account: pwd.struct_passwd) -> bool:
     """An account our spawner made for an earlier test run that died before cleaning up."""
-    return account.pw_gecos == ACCOUNT_COMMENT and account.pw_dir.startswith(f"{tempfile.gettempdir()}/ailys-test-")
+    return account.pw_gecos == ACCOUNT_COMMENT and account.pw_dir.startswith(
+        f"{tempfile.gettempdir()}/ailys-test-"
+    )
 
 
 def wait_until(condition, timeout: float, what: str, every: float = 0.1):
@@ -63,8 +65,14 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.1):
 
 class RunningHub:
     def __init__(
-        self, courses: list[dict], *, culler: dict | None = None, materials: dict | None = None, site: dict | None = None,
-        run_as: str | None = None, start_timeout: float = 60,
+        self,
+        courses: list[dict],
+        *,
+        culler: dict | None = None,
+        materials: dict | None = None,
+        site: dict | None = None,
+        run_as: str | None = None,
+        start_timeout: float = 60,
     ):
         """``site``: more keys of the site file (database_url, ...). ``run_as``: a Unix account (it must
         exist) that the hub and the proxy run as, owner of the data folder; None: this process's."""
@@ -138,7 +146,9 @@ class RunningHub:
 
     def start_hub(self) -> None:
         self.hub = start(self._as_run_as(hub_launch(self.catalogue)))
-        wait_for_hub(self.catalogue, self.secrets, timeout=self.start_timeout, alive=lambda: self.hub.poll() is None)
+        wait_for_hub(
+            self.catalogue, self.secrets, timeout=self.start_timeout, alive=lambda: self.hub.poll() is None
+        )
 
     def _as_run_as(self, launch):
         return dataclasses.replace(launch, user=self.run_as) if self.run_as else launch
@@ -204,7 +214,11 @@ class RunningHub:
         client.get("/hub/login")
         r = client.post(
             "/hub/login",
-            data={"username": name, "password": password or self.passwords[name], "_xsrf": client.cookies["_xsrf"]},
+            data={
+                "username": name,
+                "password": password or self.passwords[name],
+                "_xsrf": client.cookies["_xsrf"],
+            },
         )
         if r.status_code != 302:
             raise AssertionError(f"login of {name} answered {r.status_code}")
@@ -213,7 +227,9 @@ class RunningHub:
     def admin_api(self) -> httpx.Client:
         """A read-only view of the hub's users, servers and groups."""
         return httpx.Client(
-            base_url=f"{self.url}/hub/api", headers={"Authorization": f"token {self.observer_token}"}, timeout=30
+            base_url=f"{self.url}/hub/api",
+            headers={"Authorization": f"token {self.observer_token}"},
+            timeout=30,
         )
 
     def spawn(self, client: httpx.Client, name: str, timeout: float = 60) -> None:

@@ -55,7 +55,9 @@ class Podman:
         return [p for p in ("podman", "runc") if shutil.which(p) is None]
 
     def podman(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            ["podman", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def rootfs(self, user: tuple[str, int, int, str], mounts: list[str]) -> tuple[Path, list[str]]:
         """A root folder and the mount options that make it a container holding only /usr and
@@ -69,7 +71,9 @@ class Podman:
         for folder in ("usr", "etc", "tmp", "proc", "dev", "sys", "run", home.lstrip("/")):
             (root / folder).mkdir(parents=True, exist_ok=True)
         (root / "tmp").chmod(0o1777)
-        (root / "etc" / "passwd").write_text(f"root:x:0:0::/root:/bin/sh\n{name}:x:{uid}:{gid}::{home}:/bin/sh\n")
+        (root / "etc" / "passwd").write_text(
+            f"root:x:0:0::/root:/bin/sh\n{name}:x:{uid}:{gid}::{home}:/bin/sh\n"
+        )
         (root / "etc" / "group").write_text(f"root:x:0:\n{name}:x:{gid}:\n")
         options = ["-v", "/usr:/usr:ro"]
         for path in mounts:
@@ -77,21 +81,39 @@ class Podman:
             options += ["-v", f"{path}:{path}:ro"]
         return root, options
 
-    def run(self, name: str, rootfs: Path, options: list[str], argv: list[str],
-            timeout: float = 120) -> subprocess.CompletedProcess:  # fmt: skip
+    def run(
+        self, name: str, rootfs: Path, options: list[str], argv: list[str], timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         """``argv`` in a new container (its own mount, PID, IPC and UTS namespaces), host network
         (the hub listens on loopback only), removed when it ends."""
         self.names.append(name)
         return self.podman(
-            "run", "--rm", "--name", name, "--network=host", "--pull=never", "--tmpfs", "/tmp",
-            *options, "--rootfs", str(rootfs), *argv, timeout=timeout,
-        )  # fmt: skip
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "--network=host",
+            "--pull=never",
+            "--tmpfs",
+            "/tmp",
+            *options,
+            "--rootfs",
+            str(rootfs),
+            *argv,
+            timeout=timeout,
+        )
 
     def problem(self) -> str | None:
         """Why podman cannot run a container here (its own words), or None."""
         root, options = self.rootfs(("probe", 65534, 65534, "/home/probe"), [])
-        done = self.run("ailys-probe", root, ["--user", "65534:65534", *options], ["/usr/bin/true"], timeout=60)
-        return f"podman cannot run a container here: {done.stderr.strip() or done.stdout}" if done.returncode else None
+        done = self.run(
+            "ailys-probe", root, ["--user", "65534:65534", *options], ["/usr/bin/true"], timeout=60
+        )
+        return (
+            f"podman cannot run a container here: {done.stderr.strip() or done.stdout}"
+            if done.returncode
+            else None
+        )
 
     def stop(self) -> None:
         for name in self.names:

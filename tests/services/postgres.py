@@ -47,8 +47,15 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 CACHE = CHECKOUT / "var" / "cache" / "postgres"
 STATE_PREFIX = "ailys-pg-"
 SERVER_ACCOUNT = "postgres"  # the Unix account the server runs as when we are root
-INITDB = ("--no-sync", "--encoding=UTF8", "--locale=C.UTF-8", "--username=postgres", "--wal-segsize=1",
-          "--auth-local=peer", "--auth-host=scram-sha-256")  # fmt: skip
+INITDB = (
+    "--no-sync",
+    "--encoding=UTF8",
+    "--locale=C.UTF-8",
+    "--username=postgres",
+    "--wal-segsize=1",
+    "--auth-local=peer",
+    "--auth-host=scram-sha-256",
+)
 # A throwaway server: nothing is written for crash safety, little memory, nothing in the background
 # that a test does not need.
 SETTINGS = {
@@ -127,8 +134,14 @@ class PostgresServer:
     ``with`` block ends on an exception; otherwise the state folder is removed).
     """
 
-    def __init__(self, *, database: str = "hub", user: str = "hub", log: Path | str | None = None,
-                 url_driver: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        database: str = "hub",
+        user: str = "hub",
+        log: Path | str | None = None,
+        url_driver: str | None = None,
+    ):
         self.url_driver = url_driver  # in the URL (postgresql+<driver>://); None: SQLAlchemy's default
         self.database = database
         self.user = user
@@ -162,16 +175,28 @@ class PostgresServer:
         """A DB-API connection (autocommit, psycopg or psycopg2): the hub's role over TCP with its
         password, or with ``admin`` the superuser over the Unix socket."""
         if admin:
-            conn = driver().connect(host=str(self.socket_dir), port=self.port, user="postgres",
-                                    dbname=database or self.database, connect_timeout=10)  # fmt: skip
+            conn = driver().connect(
+                host=str(self.socket_dir),
+                port=self.port,
+                user="postgres",
+                dbname=database or self.database,
+                connect_timeout=10,
+            )
         else:
-            conn = driver().connect(host="127.0.0.1", port=self.port, user=self.user, password=self.password,
-                                    dbname=database or self.database, connect_timeout=10)  # fmt: skip
+            conn = driver().connect(
+                host="127.0.0.1",
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                dbname=database or self.database,
+                connect_timeout=10,
+            )
         conn.autocommit = True
         return conn
 
-    def sql(self, statement: str, params=None, *, admin: bool = False,
-            database: str | None = None) -> list[tuple]:  # fmt: skip
+    def sql(
+        self, statement: str, params=None, *, admin: bool = False, database: str | None = None
+    ) -> list[tuple]:
         """Run one statement; return its rows ([] for a statement that returns none)."""
         with contextlib.closing(self.connect(admin=admin, database=database)) as conn, conn.cursor() as cur:
             cur.execute(statement, params)
@@ -211,14 +236,20 @@ class PostgresServer:
 
     def _server_env(self) -> dict[str, str]:
         home = str(self.root)
-        return {"PATH": f"{bin_dir()}:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-                "PGTZ": "UTC"}  # fmt: skip
+        return {
+            "PATH": f"{bin_dir()}:/usr/bin:/bin",
+            "HOME": home,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PGTZ": "UTC",
+        }
 
     def _prepare(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=STATE_PREFIX, dir=state_parent()))
         (self.root / "owner").write_text(f"{os.getpid()} {psutil.Process().create_time()}\n")
-        subprocess.run(["cp", "-a", str(self._template()), str(self.root / "data")], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["cp", "-a", str(self._template()), str(self.root / "data")], check=True, capture_output=True
+        )
         (self.root / "run").mkdir(mode=0o700)
         # our Unix account may use the superuser through the socket (and the server's own, if not us)
         me = pwd.getpwuid(os.geteuid()).pw_name
@@ -248,8 +279,9 @@ class PostgresServer:
 
     def _template(self) -> Path:
         """An empty cluster made by initdb, once per PostgreSQL version and initdb options."""
-        version = subprocess.run([str(bin_dir() / "postgres"), "--version"], capture_output=True,
-                                 text=True).stdout  # fmt: skip
+        version = subprocess.run(
+            [str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True
+        ).stdout
         key = hashlib.sha1(f"{version} {INITDB} {os.geteuid() == 0}".encode()).hexdigest()[:12]
         template = CACHE / f"data-{key}"
         if template.is_dir():
@@ -261,16 +293,24 @@ class PostgresServer:
             if os.geteuid() == 0:
                 os.chown(building, pwd.getpwnam(SERVER_ACCOUNT).pw_uid, pwd.getpwnam(SERVER_ACCOUNT).pw_gid)
             argv = [str(bin_dir() / "initdb"), f"--pgdata={building}/data", *INITDB]
-            result = subprocess.run(argv, capture_output=True, text=True, cwd=building, timeout=120,
-                                    stdin=subprocess.DEVNULL, env=self._server_env(),
-                                    **self._as_server())  # fmt: skip
+            result = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                cwd=building,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+                env=self._server_env(),
+                **self._as_server(),
+            )
             if result.returncode != 0:
                 output = result.stdout + result.stderr
                 raise PostgresError(f"initdb failed (exit {result.returncode}):\n{output}")
             copy = Path(tempfile.mkdtemp(prefix="building-", dir=CACHE))
             try:
-                subprocess.run(["cp", "-a", f"{building}/data", str(copy / "data")], check=True,
-                               capture_output=True)  # fmt: skip
+                subprocess.run(
+                    ["cp", "-a", f"{building}/data", str(copy / "data")], check=True, capture_output=True
+                )
                 with contextlib.suppress(OSError):  # another process may have made it meanwhile
                     (copy / "data").rename(template)
             finally:
@@ -282,9 +322,16 @@ class PostgresServer:
     def _start_postmaster(self) -> None:
         argv = [str(bin_dir() / "postgres"), "-D", str(self.root / "data")]
         with open(self.log_file, "ab") as log:  # opened by us: the server needs no right on its folder
-            self._popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, cwd=self.root, env=self._server_env(),
-                                           start_new_session=True, **self._as_server())  # fmt: skip
+            self._popen = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.root,
+                env=self._server_env(),
+                start_new_session=True,
+                **self._as_server(),
+            )
 
     def _ready(self) -> bool:
         """The postmaster says "ready" in postmaster.pid (line 8) once it accepts connections."""
@@ -303,8 +350,10 @@ class PostgresServer:
                     f"--- {self.log_file} ---\n{log_tail(self.log_file)}"
                 )
             if time.monotonic() > deadline:
-                raise PostgresError(f"timed out after {timeout} s waiting for {what}:\n"
-                                    f"--- {self.log_file} ---\n{log_tail(self.log_file)}")  # fmt: skip
+                raise PostgresError(
+                    f"timed out after {timeout} s waiting for {what}:\n"
+                    f"--- {self.log_file} ---\n{log_tail(self.log_file)}"
+                )
             time.sleep(0.02)
 
     def _create_hub_database(self) -> None:
@@ -314,8 +363,11 @@ class PostgresServer:
             # statement such as CREATE ROLE takes none
             role = sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
             cur.execute(role.format(sql.Identifier(self.user), sql.Literal(self.password)))
-            cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(self.database),
-                                                                      sql.Identifier(self.user)))  # fmt: skip
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(self.database), sql.Identifier(self.user)
+                )
+            )
         self.sql("SELECT 1")  # the hub's way in: TCP, password
 
     # --- stop ---------------------------------------------------------------------------------

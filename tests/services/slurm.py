@@ -52,16 +52,38 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = CHECKOUT / "var" / "slurm"
 
 # Daemons and the commands the fixture runs; `SlurmCluster.missing_programs()` names absent ones.
-PROGRAMS = ("munged", "munge", "mariadb-install-db", "mariadbd", "slurmdbd", "slurmctld", "slurmd",
-            "sbatch", "squeue", "sinfo", "scontrol", "scancel", "sacct", "sacctmgr")  # fmt: skip
+PROGRAMS = (
+    "munged",
+    "munge",
+    "mariadb-install-db",
+    "mariadbd",
+    "slurmdbd",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "sinfo",
+    "scontrol",
+    "scancel",
+    "sacct",
+    "sacctmgr",
+)
 # A throwaway database: small files, no fsync (mariadb-install-db then takes 0.6 s, not 3 to 10 s),
 # made once per MariaDB version in MARIADB_CACHE and copied into each cluster's state folder.
 MARIADB_INSTALL = (
-    "--no-defaults", "--user=root", "--auth-root-authentication-method=socket", "--skip-test-db",
-    "--skip-name-resolve", "--innodb-log-file-size=4M", "--innodb-buffer-pool-size=32M",
-    "--innodb-data-file-path=ibdata1:4M:autoextend", "--innodb-autoextend-increment=1",
-    "--innodb-flush-method=nosync", "--skip-innodb-doublewrite", "--innodb-flush-log-at-trx-commit=0",
-)  # fmt: skip
+    "--no-defaults",
+    "--user=root",
+    "--auth-root-authentication-method=socket",
+    "--skip-test-db",
+    "--skip-name-resolve",
+    "--innodb-log-file-size=4M",
+    "--innodb-buffer-pool-size=32M",
+    "--innodb-data-file-path=ibdata1:4M:autoextend",
+    "--innodb-autoextend-increment=1",
+    "--innodb-flush-method=nosync",
+    "--skip-innodb-doublewrite",
+    "--innodb-flush-log-at-trx-commit=0",
+)
 MARIADB_CACHE = CHECKOUT / "var" / "cache" / "mariadb"
 # Variables that would point a Slurm client at another cluster or change what it prints.
 _CLIENT_VARIABLE = re.compile(r"^(SLURM|SBATCH|SALLOC|SRUN|SQUEUE|SINFO|SACCT|SACCTMGR|SCONTROL|SCANCEL)_")
@@ -153,11 +175,15 @@ class SlurmCluster:
             for i in range(1, nodes + 1)
         ]
         self.partitions: dict[str, Partition] = {
-            "cpu": Partition("cpu", tuple(n.name for n in self.nodes), default=True,
-                             gpus_per_node=0),
-            "gpu": Partition("gpu", (self.nodes[-1].name,), max_cpus_per_node=gpu_max_cpus,
-                             max_mem_per_node_mb=gpu_max_mem_mb, gpus_per_node=gpus),
-        }  # fmt: skip
+            "cpu": Partition("cpu", tuple(n.name for n in self.nodes), default=True, gpus_per_node=0),
+            "gpu": Partition(
+                "gpu",
+                (self.nodes[-1].name,),
+                max_cpus_per_node=gpu_max_cpus,
+                max_mem_per_node_mb=gpu_max_mem_mb,
+                gpus_per_node=gpus,
+            ),
+        }
         self.default_partition = "cpu"
         self._settings = {
             "enforce": enforce,
@@ -200,12 +226,19 @@ class SlurmCluster:
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 
-    def run(self, *argv: str, user: str | None = None, check: bool = True, timeout: float = 30,
-            input: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+    def run(
+        self,
+        *argv: str,
+        user: str | None = None,
+        check: bool = True,
+        timeout: float = 30,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run a command with this cluster's environment, as ``user`` (through runuser) if given."""
         command = list(argv) if user is None else ["runuser", "-u", user, "--", *argv]
-        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout,
-                                input=input)  # fmt: skip
+        result = subprocess.run(
+            command, env=self.env, capture_output=True, text=True, timeout=timeout, input=input
+        )
         if check and result.returncode != 0:
             raise subprocess.CalledProcessError(result.returncode, command, result.stdout, result.stderr)
         return result
@@ -264,15 +297,21 @@ class SlurmCluster:
             self._prepare()
             self._start_daemon(
                 "munged",
-                ["munged", "--foreground", f"--socket={self.munge_socket}",
-                 f"--key-file={self.root}/munge/munge.key", f"--pid-file={self.root}/run/munged.pid",
-                 f"--seed-file={self.root}/munge/munged.seed"],
+                [
+                    "munged",
+                    "--foreground",
+                    f"--socket={self.munge_socket}",
+                    f"--key-file={self.root}/munge/munge.key",
+                    f"--pid-file={self.root}/run/munged.pid",
+                    f"--seed-file={self.root}/munge/munged.seed",
+                ],
                 log="munged.out",  # in the foreground, munged logs to stderr
-            )  # fmt: skip
+            )
             shutil.copytree(self._mariadb_template(), self.root / "db" / "data", symlinks=True)
             mark("mariadb datadir")
-            self._start_daemon("mariadbd", ["mariadbd", f"--defaults-file={self.root}/etc/mariadb.cnf"],
-                               log="mariadbd.log")  # fmt: skip
+            self._start_daemon(
+                "mariadbd", ["mariadbd", f"--defaults-file={self.root}/etc/mariadb.cnf"], log="mariadbd.log"
+            )
             self._wait("munged", lambda: self._unix_socket_answers(self.munge_socket), 10)
             self._wait("mariadbd", lambda: "ready for connections" in self._read_log("mariadbd.log"), 60)
             mark("mariadbd")
@@ -283,8 +322,9 @@ class SlurmCluster:
             self._wait("slurmctld", lambda: self._listening(self.ports["slurmctld"]), 30)
             mark("slurmctld")
             for node in self.nodes:
-                self._start_daemon(f"slurmd-{node.name}", ["slurmd", "-D", "-N", node.name],
-                                   log=f"slurmd-{node.name}.log")  # fmt: skip
+                self._start_daemon(
+                    f"slurmd-{node.name}", ["slurmd", "-D", "-N", node.name], log=f"slurmd-{node.name}.log"
+                )
             self._add_accounts()
             mark("accounts")
             self.wait_for_nodes_idle(60)
@@ -295,8 +335,10 @@ class SlurmCluster:
         return self
 
     def _add_accounts(self) -> None:
-        commands = [f"add account {a} cluster={self.cluster_name} description={a} organization=ailys"
-                    for a in self.accounts]  # fmt: skip
+        commands = [
+            f"add account {a} cluster={self.cluster_name} description={a} organization=ailys"
+            for a in self.accounts
+        ]
         try:
             self.sacctmgr(*commands)
         except subprocess.CalledProcessError as error:
@@ -320,9 +362,18 @@ class SlurmCluster:
             raise SlurmClusterError(f"{self.root} already holds a cluster: stop it and remove the folder")
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
-        for sub, mode in [("etc", 0o755), ("munge", 0o755), ("db", 0o700), ("log", 0o755), ("run", 0o755),
-                          ("state", 0o755), ("state/slurmctld", 0o700), ("state/slurmd", 0o755),
-                          ("dev", 0o755), ("home", 0o755)]:  # fmt: skip
+        for sub, mode in [
+            ("etc", 0o755),
+            ("munge", 0o755),
+            ("db", 0o700),
+            ("log", 0o755),
+            ("run", 0o755),
+            ("state", 0o755),
+            ("state/slurmctld", 0o700),
+            ("state/slurmd", 0o755),
+            ("dev", 0o755),
+            ("home", 0o755),
+        ]:
             (self.root / sub).mkdir(exist_ok=True)
             (self.root / sub).chmod(mode)
         for node in self.nodes:
@@ -391,8 +442,9 @@ class SlurmCluster:
             log = self.log_dir / "mariadb-install-db.out"
             argv = ["mariadb-install-db", f"--datadir={building}/data", *MARIADB_INSTALL]
             with open(log, "wb") as out:
-                status = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        timeout=120).returncode  # fmt: skip
+                status = subprocess.run(
+                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120
+                ).returncode
             if status != 0:
                 raise SlurmClusterError(f"mariadb-install-db failed (exit {status}):\n{log_tail(log)}")
             with contextlib.suppress(OSError):  # another process may have made it meanwhile
@@ -403,8 +455,15 @@ class SlurmCluster:
 
     def _start_daemon(self, name: str, argv: list[str], log: str) -> None:
         with open(self.log_dir / f"{name}.out", "ab") as out:
-            popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=self.env, cwd=self.root, start_new_session=True)  # fmt: skip
+            popen = subprocess.Popen(
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.root,
+                start_new_session=True,
+            )
         self._daemons.append(_Daemon(name, popen.pid, psutil.Process(popen.pid).create_time(), log, popen))
         self._save_daemons()
 
@@ -490,8 +549,11 @@ class SlurmCluster:
 
         def nodes_back() -> bool:
             states = self.node_states()
-            return all(states.get(n.name, "unk").rstrip("*") in {"idle", "mix", "alloc"}
-                       and not states[n.name].endswith("*") for n in self.nodes)  # fmt: skip
+            return all(
+                states.get(n.name, "unk").rstrip("*") in {"idle", "mix", "alloc"}
+                and not states[n.name].endswith("*")
+                for n in self.nodes
+            )
 
         self._wait("the nodes to register again", nodes_back, timeout, logs=["slurmctld.log"])
 
@@ -646,7 +708,9 @@ def enroll_people(cluster: SlurmCluster, site_file: Path) -> list[str]:
         except KeyError:
             unix_user(name, homes)
             created.append(name)
-    known = set(cluster.run("sacctmgr", "--noheader", "--parsable2", "list", "users", "format=user").stdout.split())
+    known = set(
+        cluster.run("sacctmgr", "--noheader", "--parsable2", "list", "users", "format=user").stdout.split()
+    )
     missing = sorted(set(catalogue.people()) - known)
     if missing:
         cluster.sacctmgr(*(f"add user {name} account={cluster.accounts[0]}" for name in missing))
@@ -663,7 +727,10 @@ def main(argv: list[str] | None = None) -> int:
     if code == 0 and args.action == "up" and args.site:
         cluster = SlurmCluster(args.state_dir.resolve())
         created = enroll_people(cluster, args.site)
-        print(f"accounts of {args.site.name}'s people: ready" + (f" (created {', '.join(created)})" if created else ""))
+        print(
+            f"accounts of {args.site.name}'s people: ready"
+            + (f" (created {', '.join(created)})" if created else "")
+        )
     return code
 
 

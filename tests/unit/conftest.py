@@ -47,5 +47,7 @@ def write_catalogue(tmp_path):
 @pytest.fixture
 def catalogue(write_catalogue):
     return load_catalogue(
-        write_catalogue(courses={"algo": course(), "stats": course("stats", instructors=["prof2"], learners=["cleo"])})
+        write_catalogue(
+            courses={"algo": course(), "stats": course("stats", instructors=["prof2"], learners=["cleo"])}
+        )
     )

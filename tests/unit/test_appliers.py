@@ -43,7 +43,9 @@ def test_storage_takes_postgresql(write_catalogue):
 
     from .conftest import SITE
 
-    catalogue = load_catalogue(write_catalogue(site={**SITE, "database_url": "postgresql://hub@127.0.0.1/hub"}))
+    catalogue = load_catalogue(
+        write_catalogue(site={**SITE, "database_url": "postgresql://hub@127.0.0.1/hub"})
+    )
     c = Config()
     apply_storage(c, catalogue, secrets())
     assert c.JupyterHub.db_url == "postgresql://hub@127.0.0.1/hub"
@@ -110,7 +112,12 @@ def test_services_and_culler(catalogue):
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert set(services) == {"course-sync", "ailys-cli", "idle-culler"}
     assert "--timeout=3600" in services["idle-culler"]["command"]
-    assert roles["idle-culler"]["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    assert roles["idle-culler"]["scopes"] == [
+        "list:users",
+        "read:users:activity",
+        "read:servers",
+        "delete:servers",
+    ]
     # the narrowest that works: groups and memberships, users created, names listed; no servers
     assert roles["course-sync"]["scopes"] == ["admin:groups", "admin:users", "list:users", "read:users:name"]
     assert roles["ailys-cli"]["scopes"] == ["shutdown"]
@@ -130,5 +137,12 @@ def test_culler_off(write_catalogue):
 
 def test_apply_all_sets_every_concern(catalogue):
     c = apply_all(Config(), catalogue, secrets())
-    assert {"JupyterHub", "Authenticator", "NativeAuthenticator", "CatalogueAuthenticator", "LocalSpawner",
-            "Spawner", "ConfigurableHTTPProxy"} <= set(c)  # fmt: skip
+    assert {
+        "JupyterHub",
+        "Authenticator",
+        "NativeAuthenticator",
+        "CatalogueAuthenticator",
+        "LocalSpawner",
+        "Spawner",
+        "ConfigurableHTTPProxy",
+    } <= set(c)

@@ -51,8 +51,13 @@ def test_grading_site_settings_check_the_throttle_and_the_account_name():
 
 def test_sbatch_asks_for_one_throttled_requeueable_array_as_the_grading_account(monkeypatch):
     monkeypatch.setattr("os.geteuid", lambda: 0)
-    argv = sbatch_argv(Path("/w/run"), 40, Settings(total_timeout=600, memory=1024**3),
-                       Grading(partition="grading", account="ailys", throttle=8), "grd-grader")  # fmt: skip
+    argv = sbatch_argv(
+        Path("/w/run"),
+        40,
+        Settings(total_timeout=600, memory=1024**3),
+        Grading(partition="grading", account="ailys", throttle=8),
+        "grd-grader",
+    )
     assert "--array=0-39%8" in argv and "--requeue" in argv and "--export=NONE" in argv
     assert {"--partition=grading", "--account=ailys", "--uid=grd-grader", "--gid=grd-grader"} <= set(argv)
     assert "--time=12" in argv  # 600 s + 2 minutes of start-up, in minutes
@@ -83,8 +88,13 @@ def test_only_cells_answered_ok_can_pass_as_tests():
         _cell("x = 1"),  # answered ok
         _cell("assert f(2) == 4", [_error("AssertionError")], grade_id="failed", **TEST),  # an error
         _cell("assert x == 1", [_result("1")], grade_id="died", **TEST),  # sent, then the kernel died
-        _cell("assert x == 1", [nbformat.v4.new_output("stream", text="forged\n")], execution_count=7,
-              grade_id="never", **TEST),
+        _cell(
+            "assert x == 1",
+            [nbformat.v4.new_output("stream", text="forged\n")],
+            execution_count=7,
+            grade_id="never",
+            **TEST,
+        ),
         _cell("assert x == 1", [_result("1"), _error("AssertionError")], grade_id="fake", **TEST),
         _cell("assert x == 1", grade_id="odd", **TEST),  # answered "aborted"
         _cell("", execution_count=None),  # an empty cell is no test
@@ -119,7 +129,9 @@ def test_errors_in_the_learners_cells_are_reasons_failing_tests_are_not():
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         _cell("x = bytearray(10**10)", [_error("MemoryError", "")], grade_id="answer", solution=True),
-        _cell("assert f(2) == 4", [_error("AssertionError", "")], grade_id="test", grade=True, solution=False),
+        _cell(
+            "assert f(2) == 4", [_error("AssertionError", "")], grade_id="test", grade=True, solution=False
+        ),
         _cell("import os; os.fork()", [_error("BlockingIOError", "[Errno 11]")]),
     ]
     notes = _answer_errors(nb)

@@ -59,7 +59,8 @@ def test_bad_gallery_settings_are_named(write_catalogue, gallery, reason):
 
 
 @pytest.mark.parametrize(
-    "notebook", ["../source/a/a.ipynb", "/etc/x.ipynb", ".hidden.ipynb", "a/../../b.ipynb", "a//b.ipynb", "x.py"]
+    "notebook",
+    ["../source/a/a.ipynb", "/etc/x.ipynb", ".hidden.ipynb", "a/../../b.ipynb", "a//b.ipynb", "x.py"],
 )
 def test_a_demo_notebook_cannot_point_outside_demos(write_catalogue, notebook):
     demo = {"notebook": notebook, "title": {"fr": "x", "en": "x"}}
@@ -165,8 +166,13 @@ def test_caps():
 
 def test_which_kernels_are_freed():
     def k(name, connections, last_connected=None, last_activity=100.0):
-        return ServedKernel(name, served_at=100.0, connections=connections, last_connected=last_connected,
-                            last_activity=last_activity)  # fmt: skip
+        return ServedKernel(
+            name,
+            served_at=100.0,
+            connections=connections,
+            last_connected=last_connected,
+            last_activity=last_activity,
+        )
 
     kernels = [
         k("never-opened", 0),  # a plain request: no page ever connected
@@ -177,8 +183,10 @@ def test_which_kernels_are_freed():
     assert to_free(kernels, now=129.0, closed_page_timeout=30, idle_timeout=100) == []
     assert to_free(kernels, now=130.0, closed_page_timeout=30, idle_timeout=100) == ["never-opened"]
     assert to_free(kernels, now=210.0, closed_page_timeout=30, idle_timeout=100) == [
-        "never-opened", "closed-late", "abandoned"
-    ]  # fmt: skip
+        "never-opened",
+        "closed-late",
+        "abandoned",
+    ]
 
 
 def test_pages_fetch_nothing_from_third_parties():
@@ -186,4 +194,7 @@ def test_pages_fetch_nothing_from_third_parties():
         '<head>\n<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawesome/x/all.min.css" '
         'type="text/css" />\n<link rel="stylesheet" href="/services/gallery/voila/static/a.css">\n</head>'
     )
-    assert without_cdn_links(html) == '<head>\n<link rel="stylesheet" href="/services/gallery/voila/static/a.css">\n</head>'
+    assert (
+        without_cdn_links(html)
+        == '<head>\n<link rel="stylesheet" href="/services/gallery/voila/static/a.css">\n</head>'
+    )

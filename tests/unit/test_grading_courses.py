@@ -13,8 +13,15 @@ from .conftest import course
 
 
 def test_prepare_makes_a_closed_folder_with_the_source_and_the_gradebook(write_catalogue, tmp_path):
-    cat = load_catalogue(write_catalogue(courses={"algo": course(assignments=[
-        {"name": "ps1", "due": "2026-10-01T12:00:00+02:00"}, {"name": "ps2"}])}))  # fmt: skip
+    cat = load_catalogue(
+        write_catalogue(
+            courses={
+                "algo": course(
+                    assignments=[{"name": "ps1", "due": "2026-10-01T12:00:00+02:00"}, {"name": "ps2"}]
+                )
+            }
+        )
+    )
     source = cat.courses_dir / "algo" / "source" / "ps1"
     source.mkdir(parents=True)
     (source / "ps1.ipynb").write_text("{}")
@@ -67,5 +74,7 @@ def test_the_course_folders_settings_are_json_that_nbgrader_loads(write_catalogu
     assert app.config.ExchangeFactory.submit == "grading.exchange.client.ExchangeSubmit"
     assert app.config.HubExchange.path_includes_course is True
     nbcourse = Course(root)
-    assert nbcourse.coursedir.course_id == "algo" and nbcourse.db_url == gradebook_url(cat, cat.course("algo"))
+    assert nbcourse.coursedir.course_id == "algo" and nbcourse.db_url == gradebook_url(
+        cat, cat.course("algo")
+    )
     assert nbcourse.config.Autograde.sanitize_preprocessors[0] == "grading.integrity.FlagTampering"

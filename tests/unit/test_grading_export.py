@@ -46,21 +46,36 @@ def test_numbers_as_moodle_reads_them():
 
 
 def test_notes_say_late_and_changed_cells():
-    row = Row("ana", "", {
-        "ps1": Grade(score=0.0, late=True, late_by_seconds=90061, zeroed_late=True),
-        "ps2": Grade(score=1.0, tampered=["ps2: test: edited"], flagged=True),
-        "ps3": Grade(score=1.0, needs_manual_grade=True),
-    })  # fmt: skip
-    assert notes(row) == ("ps1: late by 1d 1h 1m, counted 0; ps2: read-only or test cells changed "
-                          "(ps2: test: edited), original tests graded; ps3: not fully graded yet")  # fmt: skip
+    row = Row(
+        "ana",
+        "",
+        {
+            "ps1": Grade(score=0.0, late=True, late_by_seconds=90061, zeroed_late=True),
+            "ps2": Grade(score=1.0, tampered=["ps2: test: edited"], flagged=True),
+            "ps3": Grade(score=1.0, needs_manual_grade=True),
+        },
+    )
+    assert notes(row) == (
+        "ps1: late by 1d 1h 1m, counted 0; ps2: read-only or test cells changed "
+        "(ps2: test: edited), original tests graded; ps3: not fully graded yet"
+    )
 
 
 def test_csv_one_row_per_learner_one_column_per_assignment(write_catalogue):
-    cat = load_catalogue(write_catalogue(courses={"algo": course(
-        assignments=[{"name": "ps1"}, {"name": "ps2"}], grades={"emails": {"ana": "ana@uni.fr"}})}))  # fmt: skip
+    cat = load_catalogue(
+        write_catalogue(
+            courses={
+                "algo": course(
+                    assignments=[{"name": "ps1"}, {"name": "ps2"}], grades={"emails": {"ana": "ana@uni.fr"}}
+                )
+            }
+        )
+    )
     model = cat.course("algo")
     rows = [
-        Row("ana", "ana@uni.fr", {"ps1": Grade(score=2.5, max_score=3), "ps2": Grade(score=None, max_score=2)}),
+        Row(
+            "ana", "ana@uni.fr", {"ps1": Grade(score=2.5, max_score=3), "ps2": Grade(score=None, max_score=2)}
+        ),
         Row("ben", "", {"ps1": Grade(score=3.0, max_score=3), "ps2": Grade(score=2.0, max_score=2)}),
     ]
     parsed = list(csv.reader(io.StringIO(to_csv(model, rows))))

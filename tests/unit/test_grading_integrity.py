@@ -57,8 +57,12 @@ def test_released_drops_the_hidden_region_only():
 
 
 def _error(traceback_line):
-    return nbformat.v4.new_output("error", ename="AssertionError", evalue="secret",
-                                  traceback=["\x1b[0;31m---\x1b[0m", traceback_line, "AssertionError: secret"])  # fmt: skip
+    return nbformat.v4.new_output(
+        "error",
+        ename="AssertionError",
+        evalue="secret",
+        traceback=["\x1b[0;31m---\x1b[0m", traceback_line, "AssertionError: secret"],
+    )
 
 
 def test_feedback_hides_hidden_tests_and_the_traceback_that_quotes_them():
@@ -72,8 +76,11 @@ def test_feedback_hides_hidden_tests_and_the_traceback_that_quotes_them():
 
 def test_feedback_keeps_a_visible_tests_traceback():
     nb = notebook(test=TEST)
-    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="",
-                                                  traceback=["----> 1 assert x == 42", "AssertionError"])]  # fmt: skip
+    nb.cells[2].outputs = [
+        nbformat.v4.new_output(
+            "error", ename="AssertionError", evalue="", traceback=["----> 1 assert x == 42", "AssertionError"]
+        )
+    ]
     out, _ = HideHiddenTests().preprocess(nb, {})
     assert out.cells[2].outputs[0]["output_type"] == "error"
     assert "secret" not in str(out.cells[2])

@@ -138,4 +138,6 @@ def test_the_grading_commands_name_an_unknown_course_and_the_known_ones(write_ca
 
     site = write_catalogue()
     result = CliRunner().invoke(grades, ["export", "nope", "--site", str(site)])
-    assert result.exit_code == 2 and "no course 'nope'" in result.output and "(courses: algo)" in result.output
+    assert (
+        result.exit_code == 2 and "no course 'nope'" in result.output and "(courses: algo)" in result.output
+    )

@@ -25,7 +25,12 @@ def test_render_masks_every_secret(catalogue):
 
 
 def test_ailys_render_of_the_shipped_local_site():
-    out = subprocess.run([sys.executable, "-m", "hub_config.cli", "render", "--site", "local"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub_config.cli", "render", "--site", "local"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     config = json.loads(out.stdout)
     assert config["JupyterHub"]["spawner_class"] == "spawners.local.LocalSpawner"
     assert set(config["JupyterHub"]["load_groups"]) >= {"course-frugal-ml", "staff-frugal-ml"}
@@ -35,14 +40,23 @@ def test_ailys_validate_reports_every_problem_and_fails(tmp_path, write_catalogu
     from .conftest import course
 
     site = write_catalogue(courses={"algo": course(kind="x", resources={"memory": "4 Go"})})
-    out = subprocess.run([sys.executable, "-m", "hub_config.cli", "validate", "--site", str(site)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub_config.cli", "validate", "--site", str(site)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1
     assert "2 problems" in out.stderr and "resources.memory" in out.stderr and "kind" in out.stderr
 
 
 def test_sync_plan_creates_adds_removes_and_deletes(catalogue):
     hub_users = {"ana", "prof", "old"}
-    hub_groups = {"course-algo": {"ana", "old"}, "staff-algo": {"prof"}, "course-gone": {"old"}, "other": {"x"}}
+    hub_groups = {
+        "course-algo": {"ana", "old"},
+        "staff-algo": {"prof"},
+        "course-gone": {"old"},
+        "other": {"x"},
+    }
     p = plan(catalogue, hub_users, hub_groups)
     assert p.create_users == ["ben", "cleo", "prof2"]
     assert p.create_groups == ["course-stats", "staff-stats"]
@@ -52,7 +66,12 @@ def test_sync_plan_creates_adds_removes_and_deletes(catalogue):
 
 
 def test_sync_plan_is_empty_when_the_hub_matches(catalogue):
-    groups = {"course-algo": {"ana", "ben"}, "staff-algo": {"prof"}, "course-stats": {"cleo"}, "staff-stats": {"prof2"}}
+    groups = {
+        "course-algo": {"ana", "ben"},
+        "staff-algo": {"prof"},
+        "course-stats": {"cleo"},
+        "staff-stats": {"prof2"},
+    }
     assert not plan(catalogue, set(catalogue.people()), groups)
 
 
@@ -63,7 +82,10 @@ def test_sync_reads_every_page_of_a_hub_listing():
     def page_at(offset):  # as JupyterHub's paginated_model answers with its api_page_max_limit of 200
         asked.append(offset)
         nxt = {"offset": offset + 200, "limit": 200} if offset + 200 < len(people) else None
-        return {"items": people[offset : offset + 200], "_pagination": {"offset": offset, "total": 450, "next": nxt}}
+        return {
+            "items": people[offset : offset + 200],
+            "_pagination": {"offset": offset, "total": 450, "next": nxt},
+        }
 
     assert all_pages(page_at) == people
     assert asked == [0, 200, 400]

@@ -18,8 +18,22 @@ from spawners.slurm import SlurmSpawner
 from .conftest import SITE, course
 
 RESERVED = [
-    "root", "daemon", "bin", "nobody", "www-data", "munge", "slurm", "postgres", "mysql", "sshd",
-    "messagebus", "systemd-network", "systemd-timesync", "_apt", "jupyterhub", "ailys-grader",
+    "root",
+    "daemon",
+    "bin",
+    "nobody",
+    "www-data",
+    "munge",
+    "slurm",
+    "postgres",
+    "mysql",
+    "sshd",
+    "messagebus",
+    "systemd-network",
+    "systemd-timesync",
+    "_apt",
+    "jupyterhub",
+    "ailys-grader",
 ]
 # Names that only look like reserved ones: people may have them.
 ORDINARY = ["ana", "root-admin", "rooty", "slurmer", "mail2", "systemd", "bin-li", "prof_x", "nobody2"]
@@ -28,10 +42,16 @@ PLACES = [
     # (where, the site and the course with the name, expected key)
     ("learners", lambda n: (None, course(learners=["ana", n])), "learners[1]"),
     ("instructors", lambda n: (None, course(instructors=[n])), "instructors[0]"),
-    ("admin_users", lambda n: ({**SITE, "authentication": {"admin_users": [n]}}, course()),
-     "authentication.admin_users[0]"),
-    ("grades.emails", lambda n: (None, course(grades={"emails": {n: "x@example.org"}})),
-     "grades.emails.{n}[key]"),
+    (
+        "admin_users",
+        lambda n: ({**SITE, "authentication": {"admin_users": [n]}}, course()),
+        "authentication.admin_users[0]",
+    ),
+    (
+        "grades.emails",
+        lambda n: (None, course(grades={"emails": {n: "x@example.org"}})),
+        "grades.emails.{n}[key]",
+    ),
 ]
 
 

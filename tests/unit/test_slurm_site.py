@@ -25,11 +25,16 @@ SLURM_SITE = {
 }
 COURSES = {
     "algo": course(resources={"cpus": 2, "memory": "3G", "walltime": "2h", "account": "m2-ia"}),
-    "deep": course("deep", learners=["ana"], start="2027-02-01", end="2027-06-30",
-                   resources={"partition": "gpu", "gpus": 1, "qos": "short", "reservation": "tp-lundi"}),
+    "deep": course(
+        "deep",
+        learners=["ana"],
+        start="2027-02-01",
+        end="2027-06-30",
+        resources={"partition": "gpu", "gpus": 1, "qos": "short", "reservation": "tp-lundi"},
+    ),
     "old": course("old", learners=["ana"], start="2025-09-01", end="2026-01-31"),
     "stats": course("stats", instructors=["prof2"], learners=["cleo"]),
-}  # fmt: skip
+}
 
 
 def slurm_catalogue(write_catalogue):
@@ -42,7 +47,9 @@ def test_slurm_applier(write_catalogue):
     apply_spawner(c, catalogue)
     assert c.JupyterHub.spawner_class == "spawners.slurm.SlurmSpawner"
     # relative to the site file, as every path of the site file
-    assert c.SlurmSpawner.slurm_env == {"SLURM_CONF": str(catalogue.site_file.parent / "cluster" / "slurm.conf")}
+    assert c.SlurmSpawner.slurm_env == {
+        "SLURM_CONF": str(catalogue.site_file.parent / "cluster" / "slurm.conf")
+    }
     assert c.SlurmSpawner.node_addresses == {"node1": "10.1.0.11"}
     assert c.SlurmSpawner.exec_prefix == "sudo -n -u {username} --"
     assert c.Spawner.start_timeout == 1800  # a queue wait, not a local process start
@@ -68,11 +75,23 @@ def test_local_start_timeout_default(catalogue):
 def test_profile_of_a_course(write_catalogue):
     catalogue = slurm_catalogue(write_catalogue)
     assert course_profile(catalogue.course("algo"), "cpu") == {
-        "title": "Algorithmique (Algorithms)", "partition": "cpu", "account": "m2-ia", "qos": None,
-        "reservation": None, "cpus": 2, "memory": 3 * GiB, "gpus": 0, "walltime": 2 * 3600,
-    }  # fmt: skip
+        "title": "Algorithmique (Algorithms)",
+        "partition": "cpu",
+        "account": "m2-ia",
+        "qos": None,
+        "reservation": None,
+        "cpus": 2,
+        "memory": 3 * GiB,
+        "gpus": 0,
+        "walltime": 2 * 3600,
+    }
     deep = course_profile(catalogue.course("deep"), "cpu")
-    assert (deep["partition"], deep["gpus"], deep["qos"], deep["reservation"]) == ("gpu", 1, "short", "tp-lundi")
+    assert (deep["partition"], deep["gpus"], deep["qos"], deep["reservation"]) == (
+        "gpu",
+        1,
+        "short",
+        "tp-lundi",
+    )
 
 
 def test_profiles_are_the_users_courses_in_session_first(write_catalogue):
@@ -80,7 +99,10 @@ def test_profiles_are_the_users_courses_in_session_first(write_catalogue):
     today = dt.date(2026, 11, 21)
     # ana: algo in session, deep upcoming, old ended; the form's default is the first
     assert list(profiles_for(catalogue, ["course-old", "course-deep", "course-algo"], "cpu", today)) == [
-        "algo", "deep", "old"]  # fmt: skip
+        "algo",
+        "deep",
+        "old",
+    ]
     assert list(profiles_for(catalogue, ["staff-stats"], "cpu", today)) == ["stats"]  # instructors too
     assert profiles_for(catalogue, ["course-nothing", "other"], "cpu", today) == {}
 

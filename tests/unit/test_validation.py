@@ -19,27 +19,60 @@ BAD_COURSES = [
     ("memory without a unit", course(resources={"memory": 2048}), "resources.memory", "2048 has no unit"),
     ("walltime without a unit", course(resources={"walltime": 240}), "resources.walltime", "240 has no unit"),
     ("ambiguous walltime", course(resources={"walltime": "2h30"}), "resources.walltime", "not a duration"),
-    ("walltime over a year", course(resources={"walltime": "99999h"}), "resources.walltime", "4166d15h is more"),
-    ("walltime over the site's maximum", course(resources={"walltime": "13h"}), "resources.walltime",
-     "13h is over the site's maximum for academic courses, 12h (spawner.max_walltime.academic in unit.yaml)"),
-    ("short course over its maximum", course(kind="short-course", resources={"walltime": "1-00:00:00"}),
-     "resources.walltime", "1d is over the site's maximum for short-course courses, 8h"),
+    (
+        "walltime over a year",
+        course(resources={"walltime": "99999h"}),
+        "resources.walltime",
+        "4166d15h is more",
+    ),
+    (
+        "walltime over the site's maximum",
+        course(resources={"walltime": "13h"}),
+        "resources.walltime",
+        "13h is over the site's maximum for academic courses, 12h (spawner.max_walltime.academic in unit.yaml)",
+    ),
+    (
+        "short course over its maximum",
+        course(kind="short-course", resources={"walltime": "1-00:00:00"}),
+        "resources.walltime",
+        "1d is over the site's maximum for short-course courses, 8h",
+    ),
     ("memory in bits", course(resources={"memory": "2Gb"}), "resources.memory", "a lowercase b means bits"),
     ("cpus as text", course(resources={"cpus": "many"}), "resources.cpus", "valid integer"),
     ("negative gpus", course(resources={"gpus": -1}), "resources.gpus", "greater than or equal to 0"),
-    ("partition that is not one word", course(resources={"partition": "cpu --uid=0"}), "resources.partition", "pattern"),
+    (
+        "partition that is not one word",
+        course(resources={"partition": "cpu --uid=0"}),
+        "resources.partition",
+        "pattern",
+    ),
     ("end before start", course(start="2026-09-01", end="2026-08-01"), "end", "before it starts"),
     ("not a date", course(start="next monday"), "start", "date"),
     ("unknown kind", course(kind="bootcamp"), "kind", "academic"),
-    ("both instructor and learner", course(learners=["prof", "ana"]), "learners", "both instructor and learner"),
+    (
+        "both instructor and learner",
+        course(learners=["prof", "ana"]),
+        "learners",
+        "both instructor and learner",
+    ),
     ("learner listed twice", course(learners=["ana", "ana"]), "learners", "more than once"),
     ("no instructor", course(instructors=[]), "instructors", "at least 1"),
     ("bad username", course(learners=["Ana Maria"]), "learners[0]", "pattern"),
     ("title missing English", course(title={"fr": "Algo"}), "title.en", "required"),
     ("slug missing", {k: v for k, v in course().items() if k != "slug"}, "slug", "required"),
     ("slug not the folder name", course(slug="algebra"), "slug", "differs from its folder"),
-    ("assignment listed twice", course(assignments=[{"name": "tp1"}, {"name": "tp1"}]), "assignments", "more than once"),
-    ("demo not a notebook", course(demos=[{"notebook": "../etc/passwd", "title": {"fr": "a", "en": "b"}}]), "demos[0].notebook", "pattern"),
+    (
+        "assignment listed twice",
+        course(assignments=[{"name": "tp1"}, {"name": "tp1"}]),
+        "assignments",
+        "more than once",
+    ),
+    (
+        "demo not a notebook",
+        course(demos=[{"notebook": "../etc/passwd", "title": {"fr": "a", "en": "b"}}]),
+        "demos[0].notebook",
+        "pattern",
+    ),
     ("duplicate YAML key", "slug: algo\nslug: algo\n", "", "given twice"),
     ("not YAML", "slug: [algo\n", "", "not valid YAML"),
     ("not a mapping", "- algo\n", "", "must be a mapping"),
@@ -60,24 +93,59 @@ def test_bad_course_file(write_catalogue, what, content, key, words):
 BAD_SITES = [
     ("unknown key", {**SITE, "lisen": {}}, "lisen", "unknown key"),
     ("port out of range", {**SITE, "listen": {"port": 70000}}, "listen.port", "less than or equal to 65535"),
-    ("two parts on one port", {**SITE, "listen": {"port": 8000, "hub_port": 8000}}, "listen.hub_port", "already used"),
+    (
+        "two parts on one port",
+        {**SITE, "listen": {"port": 8000, "hub_port": 8000}},
+        "listen.hub_port",
+        "already used",
+    ),
     ("unsupported database", {**SITE, "database_url": "mysql://x"}, "database_url", "pattern"),
     ("unknown spawner kind", {**SITE, "spawner": {"kind": "kubernetes"}}, "spawner.kind", "local"),
     ("culler every 0", {**SITE, "culler": {"every": "0s"}}, "culler.every", "greater than 0"),
     ("container spawner not yet", {**SITE, "spawner": {"kind": "docker"}}, "spawner.kind", "not available"),
-    ("sudo prefix without the learner", {**SITE, "spawner": {"kind": "slurm", "slurm": {"exec_prefix": "sudo -n --"}}},
-     "spawner.slurm.exec_prefix", "{username}"),
-    ("slurm key misspelt", {**SITE, "spawner": {"kind": "slurm", "slurm": {"slurmconf": "/etc/slurm.conf"}}},
-     "spawner.slurm.slurmconf", "unknown key"),
-    ("start timeout of zero", {**SITE, "spawner": {"start_timeout": "0s"}}, "spawner.start_timeout", "greater than 0"),
+    (
+        "sudo prefix without the learner",
+        {**SITE, "spawner": {"kind": "slurm", "slurm": {"exec_prefix": "sudo -n --"}}},
+        "spawner.slurm.exec_prefix",
+        "{username}",
+    ),
+    (
+        "slurm key misspelt",
+        {**SITE, "spawner": {"kind": "slurm", "slurm": {"slurmconf": "/etc/slurm.conf"}}},
+        "spawner.slurm.slurmconf",
+        "unknown key",
+    ),
+    (
+        "start timeout of zero",
+        {**SITE, "spawner": {"start_timeout": "0s"}},
+        "spawner.start_timeout",
+        "greater than 0",
+    ),
     ("culler bad duration", {**SITE, "culler": {"timeout": "1 hour"}}, "culler.timeout", "not a duration"),
-    ("max walltime of no kind", {**SITE, "spawner": {"max_walltime": {"bootcamp": "8h"}}},
-     "spawner.max_walltime.bootcamp[key]", "'academic', 'short-course' or 'project-team'"),
-    ("max walltime over a year", {**SITE, "spawner": {"max_walltime": {"academic": "400d"}}},
-     "spawner.max_walltime.academic", "more than 365 days"),
-    ("max walltime of zero", {**SITE, "spawner": {"max_walltime": {"project-team": "0s"}}},
-     "spawner.max_walltime.project-team", "greater than 0"),
-    ("short passwords", {**SITE, "authentication": {"minimum_password_length": 4}}, "authentication.minimum_password_length", "greater than or equal to 8"),
+    (
+        "max walltime of no kind",
+        {**SITE, "spawner": {"max_walltime": {"bootcamp": "8h"}}},
+        "spawner.max_walltime.bootcamp[key]",
+        "'academic', 'short-course' or 'project-team'",
+    ),
+    (
+        "max walltime over a year",
+        {**SITE, "spawner": {"max_walltime": {"academic": "400d"}}},
+        "spawner.max_walltime.academic",
+        "more than 365 days",
+    ),
+    (
+        "max walltime of zero",
+        {**SITE, "spawner": {"max_walltime": {"project-team": "0s"}}},
+        "spawner.max_walltime.project-team",
+        "greater than 0",
+    ),
+    (
+        "short passwords",
+        {**SITE, "authentication": {"minimum_password_length": 4}},
+        "authentication.minimum_password_length",
+        "greater than or equal to 8",
+    ),
     ("name differs from file", {**SITE, "name": "other"}, "name", "differs from the file name"),
     ("data_dir missing", {k: v for k, v in SITE.items() if k != "data_dir"}, "data_dir", "required"),
 ]
@@ -88,7 +156,9 @@ def test_bad_site_file(write_catalogue, what, content, key, words):
     site_file = write_catalogue(site=content)
     with pytest.raises(CatalogueError) as caught:
         load_catalogue(site_file)
-    assert any(p.key == key and words in p.reason and p.file == site_file for p in caught.value.problems), caught.value
+    assert any(p.key == key and words in p.reason and p.file == site_file for p in caught.value.problems), (
+        caught.value
+    )
 
 
 def test_all_errors_of_a_file_come_together(write_catalogue):
