@@ -21,6 +21,7 @@ NOTEBOOK_SUFFIX = ".ipynb"
 class DemoEntry:
     course: Course
     demo: Demo
+    learners: tuple[str, ...] = ()  # the course's, from every source (Catalogue.learners)
 
     @property
     def key(self) -> str:
@@ -33,12 +34,16 @@ class DemoEntry:
         return f"{self.course.slug}/demos/{self.demo.notebook}"
 
     def is_member(self, username: str) -> bool:
-        return username in self.course.learners or username in self.course.instructors
+        return username in self.learners or username in self.course.instructors
 
 
 def demo_entries(catalogue: Catalogue) -> list[DemoEntry]:
     """Every declared demo, in course order then declaration order."""
-    return [DemoEntry(course, demo) for course in catalogue.courses for demo in course.demos]
+    return [
+        DemoEntry(course, demo, catalogue.learners(course))
+        for course in catalogue.courses
+        for demo in course.demos
+    ]
 
 
 def find_demo(catalogue: Catalogue, key: str) -> DemoEntry | None:

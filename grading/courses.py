@@ -136,7 +136,7 @@ def prepare_course(catalogue, course: Course) -> Path:
     with Gradebook(gradebook_url(catalogue, course), course.slug) as gb:
         for assignment in course.assignments:
             gb.update_or_create_assignment(assignment.name, duedate=due_utc(assignment.due))
-        for learner in course.learners:
+        for learner in catalogue.learners(course):
             gb.update_or_create_student(learner)
     db = root / "gradebook.db"
     if db.exists():

@@ -115,7 +115,7 @@ def gather(catalogue, course) -> list[Row]:
     policy = course.grades.late
     rows = []
     with Gradebook(db_url, course.slug) as gb:
-        learners = list(dict.fromkeys([*course.learners, *sorted(s.id for s in gb.students)]))
+        learners = list(dict.fromkeys([*catalogue.learners(course), *sorted(s.id for s in gb.students)]))
         for learner in learners:
             grades = {}
             for assignment in course.assignments:

@@ -8,6 +8,7 @@ an unvalidated value.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from . import roster
 from .schema import Course, Site, submodel
 from .units import format_duration
 
@@ -58,6 +60,8 @@ class Catalogue:
     site_file: Path
     site: Site
     courses: tuple[Course, ...]
+    # Learners known outside course.yaml (directory groups, cohorts), as last read from data_dir
+    sources: roster.Sources = dataclasses.field(default_factory=roster.Sources)
 
     @property
     def data_dir(self) -> Path:
@@ -74,12 +78,30 @@ class Catalogue:
                 return c
         raise UnknownCourse(slug, self)
 
+    def learners(self, course: Course) -> tuple[str, ...]:
+        """The course's learners from all its sources (roster.learners_of)."""
+        return roster.learners_of(course, self.sources)
+
     def people(self) -> list[str]:
         """Everyone the site knows: admins, then each course's staff and learners, sorted."""
         names = set(self.site.authentication.admin_users)
         for course in self.courses:
-            names.update(course.instructors, course.learners)
+            names.update(course.instructors, self.learners(course))
         return sorted(names)
+
+    def closed_for(self, username: str, now: dt.datetime | None = None) -> roster.Closed | None:
+        """Why ``username`` may not log in at ``now`` (their short courses' windows), or None."""
+        if username in self.site.authentication.admin_users:
+            return None
+        auth = self.site.authentication
+        courses = [(c, self.learners(c)) for c in self.courses]
+        return roster.closed_for(
+            username, courses, auth.trainee_access, self.site.timezone, now or dt.datetime.now(dt.UTC)
+        )
+
+    def may_log_in(self, username: str, now: dt.datetime | None = None) -> bool:
+        """A person of the site whose courses' windows are open (admins always)."""
+        return username in self.people() and self.closed_for(username, now) is None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -219,9 +241,14 @@ def load_catalogue(site_file: Path | str) -> Catalogue:
             problems.extend(over)
             continue
         courses[course.slug] = course
+    data_dir = (site_file.parent / site.data_dir).resolve()
+    try:
+        sources = roster.read_sources(data_dir)
+    except ValueError as err:
+        problems.append(Problem(site_file, "data_dir", str(err)))
     if problems:
         raise CatalogueError(problems)
-    return Catalogue(site_file, site, tuple(courses.values()))
+    return Catalogue(site_file, site, tuple(courses.values()), sources)
 
 
 # A file changed less than this before we looked may change again within the same mtime tick
@@ -240,14 +267,19 @@ def _stat_key(path: str) -> tuple[str, int, int, int] | tuple[str, None]:
     return (path, st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def fingerprint(site_file: Path | str, courses_dir: Path | str) -> Fingerprint:
-    """What the catalogue's files look like on disk: one stat per file, the folder listed once.
-    Plain strings, no Path objects: this runs at every login."""
+def fingerprint(
+    site_file: Path | str, courses_dir: Path | str, data_dir: Path | str | None = None
+) -> Fingerprint:
+    """What the catalogue's files look like on disk: one stat per file, the folder listed once;
+    with ``data_dir``, the roster sources there too (roster.source_files). Plain strings, no Path
+    objects: this runs at every login."""
     top = os.fspath(courses_dir)
     try:
         files = [os.path.join(top, name, "course.yaml") for name in _course_folders(top)]
     except OSError:
         files = []
+    if data_dir is not None:
+        files += roster.source_files(data_dir)
     return (_stat_key(os.fspath(site_file)), *map(_stat_key, files))
 
 
@@ -268,27 +300,27 @@ class LiveCatalogue:
         self.load = load
         # (last valid catalogue, its courses folder, the files as last parsed if trusted), replaced
         # whole so that a reader in another thread (the exchange's graders) never sees a mix.
-        self._state: tuple[Catalogue | None, str, Fingerprint | None] = (None, "", None)
+        self._state: tuple[Catalogue | None, tuple[str, str], Fingerprint | None] = (None, ("", ""), None)
         self._failed: Fingerprint | None = None  # the broken state last logged
 
     def current(self) -> Catalogue:
         last, folder, seen = self._state
-        if last is not None and seen is not None and fingerprint(self.site_file, folder) == seen:
+        if last is not None and seen is not None and fingerprint(self.site_file, *folder) == seen:
             return last
         with _RELOADING:  # module-wide: traitlets deep-copies this object, and a lock cannot be copied
             last, folder, seen = self._state
-            if last is not None and seen is not None and fingerprint(self.site_file, folder) == seen:
+            if last is not None and seen is not None and fingerprint(self.site_file, *folder) == seen:
                 return last  # another thread has just parsed it
             return self._reload(last, folder)
 
-    def _reload(self, last: Catalogue | None, folder: str) -> Catalogue:
+    def _reload(self, last: Catalogue | None, folder: tuple[str, str]) -> Catalogue:
         started = time.time_ns()
         try:
             catalogue = self.load(self.site_file)
         except CatalogueError as err:
             if last is None:
                 raise
-            state = fingerprint(self.site_file, folder)
+            state = fingerprint(self.site_file, *folder)
             if state != self._failed:  # once per broken state, not at every login
                 self.log.error("Course catalogue invalid, keeping the previous one:\n%s", err)
             self._failed = state
@@ -296,8 +328,8 @@ class LiveCatalogue:
             return last
         # Taken after parsing, but trusted only if every file is older than the parse: an edit
         # made meanwhile is newer, so the next call parses again.
-        folder = os.fspath(catalogue.courses_dir)  # resolved once, not at each call
-        state = fingerprint(self.site_file, folder)
+        folder = (os.fspath(catalogue.courses_dir), os.fspath(catalogue.data_dir))  # resolved once
+        state = fingerprint(self.site_file, *folder)
         self._failed = None
         self._state = (catalogue, folder, state if _settled(state, started) else None)
         return catalogue

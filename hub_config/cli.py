@@ -68,7 +68,7 @@ def courses(ctx: click.Context, site: str) -> None:
     for c in catalogue.courses:
         click.echo(
             f"{c.slug:<20} {c.kind:<14} {c.start} → {c.end}  {len(c.instructors)} staff, "
-            f"{len(c.learners)} learners  {c.title.en}"
+            f"{len(catalogue.learners(c))} learners  {c.title.en}"
         )
 
 
@@ -204,7 +204,7 @@ def _say_up(catalogue: Catalogue, secrets: Secrets, logins: dict[str, str]) -> N
         click.echo(f"Demo logins (also in {secrets.demo_logins_file}):")
         for course in catalogue.courses:
             roles = [("instructor", n) for n in course.instructors] + [
-                ("learner", n) for n in course.learners
+                ("learner", n) for n in catalogue.learners(course)
             ]
             for role, name in roles:
                 click.echo(f"  {name:<14} {logins[name]:<14} {role} of {course.slug}")

@@ -47,7 +47,8 @@ class Plan:
 def plan(catalogue: Catalogue, hub_users: set[str], hub_groups: dict[str, set[str]]) -> Plan:
     wanted: dict[str, set[str]] = {}
     for course in catalogue.courses:
-        wanted.update({name: set(g["users"]) for name, g in course_groups(course).items()})
+        groups = course_groups(course, catalogue.learners(course))
+        wanted.update({name: set(g["users"]) for name, g in groups.items()})
     people = set().union(*wanted.values()) if wanted else set()
     add, remove = {}, {}
     for group, users in sorted(wanted.items()):

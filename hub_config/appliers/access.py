@@ -14,10 +14,11 @@ from ..schema import Course
 from .grading import staff_scopes
 
 
-def course_groups(course: Course) -> dict[str, dict]:
+def course_groups(course: Course, learners: tuple[str, ...]) -> dict[str, dict]:
+    """The course's two groups; ``learners`` from every source (Catalogue.learners)."""
     return {
         course.learner_group: {
-            "users": list(course.learners),
+            "users": list(learners),
             "properties": {"course": course.slug, "kind": "learners"},
         },
         course.staff_group: {
@@ -27,21 +28,21 @@ def course_groups(course: Course) -> dict[str, dict]:
     }
 
 
-def instructor_role(course: Course) -> dict:
-    learners = f"group={course.learner_group}"
+def instructor_role(course: Course, learners: tuple[str, ...]) -> dict:
+    group = f"group={course.learner_group}"
     return {
         "name": names.instructor_role(course.slug),
         "description": f"Instructors of {course.slug}: see and open its learners' servers",
         "scopes": [
             "admin-ui",
-            f"list:users!{learners}",
-            f"read:users!{learners}",
-            f"read:servers!{learners}",
-            f"access:servers!{learners}",
+            f"list:users!{group}",
+            f"read:users!{group}",
+            f"read:servers!{group}",
+            f"access:servers!{group}",
             # The same per learner: a learner's server checks a token's scopes itself and cannot
             # resolve a group filter (jupyterhub.services.auth.check_scopes), so without these an
             # instructor's API token got 403 there. The hub's own checks use the group filter.
-            *(f"access:servers!user={name}" for name in course.learners),
+            *(f"access:servers!user={name}" for name in learners),
             *staff_scopes(course),  # the course's grading service (formgrader), if it has assignments
         ],
     }
@@ -49,11 +50,11 @@ def instructor_role(course: Course) -> dict:
 
 def roles_of(username: str, catalogue: Catalogue) -> list[dict]:
     """The course roles ``username`` holds, as Authenticator.manage_roles expects them."""
-    return [instructor_role(c) for c in catalogue.courses if username in c.instructors]
+    return [instructor_role(c, catalogue.learners(c)) for c in catalogue.courses if username in c.instructors]
 
 
 def apply_groups_and_roles(c: Config, catalogue: Catalogue) -> None:
     groups = {}
     for course in catalogue.courses:
-        groups.update(course_groups(course))
+        groups.update(course_groups(course, catalogue.learners(course)))
     c.JupyterHub.load_groups = groups

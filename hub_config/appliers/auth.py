@@ -8,13 +8,13 @@ from ..secrets import Secrets
 
 def apply_auth(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
     auth = catalogue.site.authentication
-    c.JupyterHub.authenticator_class = "hub_config.accounts.CatalogueAuthenticator"
+    c.JupyterHub.authenticator_class = "hub_config.login.local.LocalLogin"
     c.Authenticator.admin_users = set(auth.admin_users)
     # Known at start, so they hold JupyterHub's 'user' role from the start, logged in or not.
     c.Authenticator.allowed_users = set(catalogue.people())
     # Who may log in and which roles they hold are read from the catalogue at each login
-    # and refresh (CatalogueAuthenticator), so a new course needs no restart.
-    c.CatalogueAuthenticator.site_file = str(catalogue.site_file)
+    # and refresh (hub_config/login/rules.py), so a new course needs no restart.
+    c.CatalogueRules.site_file = str(catalogue.site_file)
     c.Authenticator.manage_roles = True
     # On start, course roles and their holders are exactly what the catalogue says.
     c.Authenticator.reset_managed_roles_on_startup = True
@@ -25,4 +25,4 @@ def apply_auth(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
     c.NativeAuthenticator.allowed_failed_logins = auth.allowed_failed_logins
     c.NativeAuthenticator.seconds_before_next_try = auth.lockout
     if auth.demo_accounts:
-        c.CatalogueAuthenticator.demo_logins_file = str(secrets.demo_logins_file)
+        c.LocalLogin.demo_logins_file = str(secrets.demo_logins_file)

@@ -54,13 +54,13 @@ def test_storage_takes_postgresql(write_catalogue):
 def test_auth(catalogue):
     c = Config()
     apply_auth(c, catalogue, secrets())
-    assert c.JupyterHub.authenticator_class == "hub_config.accounts.CatalogueAuthenticator"
+    assert c.JupyterHub.authenticator_class == "hub_config.login.local.LocalLogin"
     assert c.Authenticator.admin_users == {"root-admin"}
     assert c.Authenticator.allowed_users == set(catalogue.people())
     assert c.Authenticator.manage_roles is True
     assert c.NativeAuthenticator.enable_signup is False
     assert c.NativeAuthenticator.minimum_password_length == 10
-    assert "demo_logins_file" not in c.CatalogueAuthenticator  # demo accounts are off unless asked
+    assert "demo_logins_file" not in c.LocalLogin  # demo accounts are off unless asked
 
 
 def test_spawner(catalogue):
@@ -93,7 +93,7 @@ def test_groups_and_roles(catalogue):
 
 
 def test_instructor_role_is_limited_to_the_course_group(catalogue):
-    role = instructor_role(catalogue.course("algo"))
+    role = instructor_role(catalogue.course("algo"), catalogue.learners(catalogue.course("algo")))
     assert role["name"] == "instructor-algo"
     per_learner = {"access:servers!user=ana", "access:servers!user=ben"}  # what learners' servers check
     assert per_learner <= set(role["scopes"])
@@ -141,7 +141,7 @@ def test_apply_all_sets_every_concern(catalogue):
         "JupyterHub",
         "Authenticator",
         "NativeAuthenticator",
-        "CatalogueAuthenticator",
+        "CatalogueRules",
         "LocalSpawner",
         "Spawner",
         "ConfigurableHTTPProxy",

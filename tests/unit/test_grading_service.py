@@ -43,7 +43,7 @@ def test_use_sandboxed_autograde_replaces_formgraders_autograde_route_only(formg
 def test_library_code_imports_no_command_line_module():
     code = (
         "import sys, grading.cli, grading.export, grading.service, grading.autograde.on_submit\n"
-        "import grading.exchange.service, gallery.app, hub_config.accounts, hub_config.profiles\n"
+        "import grading.exchange.service, gallery.app, hub_config.login.local, hub_config.profiles\n"
         "assert 'hub_config.cli' not in sys.modules, 'hub_config.cli imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

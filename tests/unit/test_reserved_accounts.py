@@ -7,9 +7,9 @@ import pytest
 from jupyterhub import orm
 from traitlets.config import Config
 
-from hub_config.accounts import CatalogueAuthenticator
 from hub_config.appliers.spawner import apply_spawner
 from hub_config.catalogue import CatalogueError, load_catalogue
+from hub_config.login.local import LocalLogin
 from hub_config.schema import RESERVED_ACCOUNTS, is_reserved
 from spawners.accounts import system_account_reason
 from spawners.local import LocalSpawner
@@ -143,7 +143,7 @@ async def test_a_reserved_name_cannot_log_in_even_with_a_password(write_catalogu
     logins = tmp_path / "demo-logins.txt"
     logins.write_text("root secret-root-1\nana secret-ana-11\n")
     db = orm.new_session_factory("sqlite://")()
-    auth = CatalogueAuthenticator(db=db, site_file=str(write_catalogue()), demo_logins_file=str(logins))
+    auth = LocalLogin(db=db, site_file=str(write_catalogue()), demo_logins_file=str(logins))
     assert await auth.get_authenticated_user(None, {"username": "ana", "password": "secret-ana-11"})
     assert await auth.get_authenticated_user(None, {"username": "root", "password": "secret-root-1"}) is None
     assert not auth.check_blocked_users("root") and not auth.check_blocked_users("systemd-network")

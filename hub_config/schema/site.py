@@ -1,0 +1,332 @@
+"""The site file: hub_config/sites/<name>.yaml."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+from .people import Authentication, Retention, Smtp
+from .types import (
+    DEFAULT_MAX_WALLTIME,
+    RESERVED_ACCOUNTS,
+    CourseKind,
+    Port,
+    Seconds,
+    Slug,
+    SlurmName,
+    Strict,
+    Username,
+    Walltime,
+)
+
+# --- site ------------------------------------------------------------------------------------
+
+
+class Listen(Strict):
+    """Where browsers and the hub's own parts meet."""
+
+    ip: IPv4Address = Field(IPv4Address("127.0.0.1"), description="Address the proxy serves browsers on.")
+    port: Port = Field(8000, description="Port the proxy serves browsers on.")
+    base_url: str = Field("/", pattern=r"^/([^/]+/)*$", description="URL prefix of the whole site.")
+    hub_port: Port = Field(
+        8081, description="Port of the hub itself on 127.0.0.1 (proxy and servers reach it)."
+    )
+    proxy_api_port: Port = Field(8001, description="Port of the proxy's REST API on 127.0.0.1.")
+
+    @field_validator("hub_port", "proxy_api_port")
+    @classmethod
+    def _distinct_ports(cls, port: int, info: ValidationInfo) -> int:
+        taken = {k: v for k, v in info.data.items() if k.endswith("port") and v == port}
+        if taken:
+            raise ValueError(f"port {port} is already used by {', '.join(taken)}")
+        return port
+
+
+class LocalSpawner(Strict):
+    """Learner servers as processes on the hub's host."""
+
+    home_root: Path = Field(
+        Path("homes"),
+        description="Folder of the learners' homes, relative to data_dir unless absolute. "
+        "Each home is readable by its owner only.",
+    )
+
+
+class SlurmSettings(Strict):
+    """Learner servers as Slurm jobs (Mesolys), through spawners/slurm/."""
+
+    slurm_conf: Path | None = Field(
+        None,
+        description="slurm.conf of the cluster, relative to this file unless absolute; given to every "
+        "Slurm command and to the jobs as SLURM_CONF. Default: the system's (/etc/slurm/slurm.conf).",
+    )
+    default_partition: SlurmName | None = Field(
+        None, description="Partition of courses whose resources name none. Default: the cluster's."
+    )
+    node_addresses: dict[SlurmName, str] = Field(
+        default_factory=dict,
+        description="Node name (as squeue prints it) to the address where the hub reaches it, for nodes "
+        "whose names do not resolve from the hub host, e.g. {node1: 10.1.0.11}.",
+    )
+    exec_prefix: str = Field(
+        "",
+        description="Command that runs sbatch, squeue, scancel and sacct as the learner, with {username}, "
+        "e.g. 'sudo -n -u {username} --' for a hub account that is not root (the production layout: "
+        "docs/design-notes.md). Empty: the hub is root and submits with sbatch --uid.",
+    )
+    command_timeout: Seconds = Field(
+        30,
+        gt=0,
+        description="A Slurm command that has not answered after this long counts as failed "
+        "(slurmctld down); the server is kept and the command tried again at the next poll.",
+    )
+
+    @field_validator("exec_prefix")
+    @classmethod
+    def _names_the_learner(cls, prefix: str) -> str:
+        if prefix and "{username}" not in prefix:
+            raise ValueError("must contain {username}, the learner the command runs as")
+        return prefix
+
+
+# The start timeout of a kind when the site sets none: a Slurm job may wait in the queue.
+DEFAULT_START_TIMEOUT = {"local": 120, "slurm": 1800, "docker": 300}
+
+
+class SpawnerSettings(Strict):
+    """How learner servers start, wherever they run."""
+
+    kind: Literal["local", "slurm", "docker"] = Field(
+        "local",
+        description="local: a process on this host (the embedded default); slurm: a Slurm job "
+        "(Mesolys); docker: a container.",
+    )
+    start_timeout: Seconds | None = Field(
+        None,
+        gt=0,
+        description="Time a server may take to start, queue wait included. Default: 2m for local, "
+        "30m for slurm (a busy partition may need more: set it per site).",
+    )
+    http_timeout: Seconds = Field(60, description="Time a started server may take to answer HTTP.")
+    poll_interval: Seconds = Field(
+        30,
+        gt=0,
+        description="How often the hub checks that each running server is still alive (a process that "
+        "died, a Slurm job cancelled or out of walltime): the longest it takes to notice.",
+    )
+    min_uid: int = Field(
+        1000,
+        ge=1,
+        description="Smallest uid a learner's server may run as (every kind: process, Slurm job, container). "
+        "A person whose account has a smaller uid (a system account, such as one made with useradd "
+        "--system), nobody (65534) or whose primary group is root is refused before anything starts; "
+        "the local kind creates accounts from this uid up. Debian gives people uids from 1000 "
+        "(UID_MIN, /etc/login.defs). People's names are also refused when they are those of system "
+        f"or service accounts: {', '.join(f'`{name}`' for name in RESERVED_ACCOUNTS)}.",
+    )
+    max_walltime: dict[CourseKind, Annotated[Walltime, Field(gt=0)]] = Field(
+        DEFAULT_MAX_WALLTIME,
+        validate_default=True,
+        description="Longest resources.walltime a course of each kind may ask for; a course over it is "
+        "refused when the catalogue loads. Kinds not given keep their default: academic 12h (a long "
+        "lab day), short-course 8h (one training day), project-team 24h (a greenhouse team's run).",
+    )
+    local: LocalSpawner = Field(default_factory=LocalSpawner, description="Settings of the local kind.")
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="Settings of the slurm kind.")
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_available(cls, kind: str) -> str:
+        if kind == "docker":
+            raise ValueError(
+                "spawner kind 'docker' is not available in this version yet; use 'local' or 'slurm'"
+            )
+        return kind
+
+    @field_validator("max_walltime", mode="before")
+    @classmethod
+    def _default_kinds(cls, given):
+        return {**DEFAULT_MAX_WALLTIME, **given} if isinstance(given, dict) else given
+
+    @property
+    def effective_start_timeout(self) -> int:
+        return self.start_timeout or DEFAULT_START_TIMEOUT[self.kind]
+
+
+class Culler(Strict):
+    """jupyterhub-idle-culler, run by the hub as a service."""
+
+    enabled: bool = Field(True, description="Stop idle servers.")
+    timeout: Seconds = Field(3600, gt=0, description="A server idle this long is stopped.")
+    every: Seconds = Field(300, gt=0, description="How often the culler looks.")
+    max_age: Seconds = Field(0, description="Stop servers older than this even if busy (0: never).")
+    concurrency: int = Field(10, ge=1, description="Requests the culler makes to the hub at once.")
+
+
+class Gallery(Strict):
+    """Voilà demo gallery (gallery/README.md). Each open page holds a kernel (~200M): caps bound visitors."""
+
+    enabled: bool = Field(True, description="Run the gallery and link it from the hub's login page.")
+    port: Port = Field(8090, description="Port of the gallery service on 127.0.0.1 (the proxy reaches it).")
+    max_kernels: int = Field(
+        8, ge=1, le=1000, description="Kernels at most in the whole gallery, preheated ones included."
+    )
+    max_kernels_per_demo: int = Field(4, ge=1, le=1000, description="Kernels at most for one demo.")
+    preheat: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="Kernels kept ready per demo, their page already executed, so a visitor waits only "
+        "for the browser (0: none). They count in the caps.",
+    )
+    idle_timeout: Seconds = Field(
+        600,
+        ge=10,
+        description="A page left open with no activity this long loses its kernel (abandoned page).",
+    )
+    closed_page_timeout: Seconds = Field(
+        30,
+        ge=2,
+        description="A kernel that no page is connected to this long is shut down: a closed page, a lost "
+        "connection, or a plain HTTP request that never opened the page.",
+    )
+    render_timeout: Seconds = Field(
+        30,
+        ge=5,
+        description="Time a demo's notebook may take to execute; a render still unfinished then (a stalled "
+        "kernel reply) is given up with its kernel and done again.",
+    )
+    retry_after: Seconds = Field(
+        10, ge=1, description="Retry-After of the 'busy, retry' page shown above the caps."
+    )
+    run_as: Username = Field(
+        "nobody",
+        description="Account the gallery and its kernels run as when the hub runs as root (demo code never "
+        "runs as root). It must be able to read the courses' demos/ folders.",
+    )
+
+    @field_validator("max_kernels_per_demo")
+    @classmethod
+    def _per_demo_within_total(cls, per_demo: int, info: ValidationInfo) -> int:
+        total = info.data.get("max_kernels")
+        if total is not None and per_demo > total:
+            raise ValueError(f"{per_demo} is more than max_kernels ({total})")
+        return per_demo
+
+
+class Exchange(Strict):
+    """The assignment exchange (grading/exchange/): a hub service keeping nbgrader's assignments,
+    submissions and feedback in <data_dir>/exchange, which only the hub's account can read."""
+
+    ip: IPv4Address = Field(
+        IPv4Address("127.0.0.1"),
+        description="Address the exchange listens on and learners' servers connect to: one that "
+        "every node running learners' servers reaches (Slurm sites: the hub host's cluster address).",
+    )
+    port: Port = Field(8082, description="Port of the exchange service.")
+
+
+class Grading(Strict):
+    """Where and as whom `ailys grade` runs learners' code (grading/autograde/)."""
+
+    user: Username = Field(
+        "ailys-grader",
+        description="Unprivileged Unix account that runs submissions; it must not be able to read "
+        "learners' homes. Each submission also runs in its own user, mount, network and PID namespaces.",
+    )
+    work_dir: Path = Field(
+        Path("grading-work"),
+        description="Folder of the working copies of submissions, relative to data_dir unless absolute; "
+        "on a Slurm site, a folder every grading node mounts.",
+    )
+    workers: int = Field(2, ge=1, le=256, description="Submissions graded at once by the local backend.")
+    partition: SlurmName | None = Field(None, description="Slurm partition of grading array jobs.")
+    account: SlurmName | None = Field(None, description="Slurm account charged for grading.")
+    throttle: int = Field(8, ge=1, le=1000, description="Array tasks running at once (sbatch --array=...%N).")
+
+
+class Formgraders(Strict):
+    """The per-course grading interfaces (grading/service.py): one hub service `grading-<slug>`
+    (nbgrader's formgrader) for each course with assignments, reached by that course's instructors only."""
+
+    port: Port = Field(
+        8300,
+        description="Port of the first course's grading service on 127.0.0.1; the next courses, in "
+        "the order of their slugs, take the following ports.",
+    )
+    database_url: str | None = Field(
+        None,
+        pattern=r"^postgresql(\+\w+)?://.*\{course\}",
+        description="PostgreSQL URL of the courses' gradebooks with {course} where the course's slug "
+        "goes, one database per course (nbgrader's gradebook holds one course): e.g. "
+        "postgresql://grader@db/nbgrader_{course}; its password in the hub account's ~/.pgpass. "
+        "Default: each course's own SQLite gradebook.db in <data_dir>/grading/<slug>/.",
+    )
+
+
+class Site(Strict):
+    """A deployment of the hub: hub_config/sites/<name>.yaml. Relative paths are relative to this file."""
+
+    name: Slug = Field(description="The site's name, as in the file name.")
+    description: str = Field("", description="One line for people reading `ailys render`.")
+    listen: Listen = Field(default_factory=Listen)
+    data_dir: Path = Field(
+        description="Where the hub keeps its state: database, secrets, homes, logs. Never in git."
+    )
+    courses_dir: Path = Field(description="The folder of course folders.")
+    courses_sync_every: Seconds = Field(
+        60,
+        ge=5,
+        description="How often the course-sync service rereads courses_dir and brings groups and "
+        "memberships up to date (`ailys courses sync` does it at once).",
+    )
+    database_url: str | None = Field(
+        None,
+        pattern=r"^(sqlite:///|postgresql(\+\w+)?://)",
+        description="SQLAlchemy URL of the hub database. Default: SQLite in data_dir. "
+        "PostgreSQL (postgresql://user@host/db) for large sites; its password goes in a ~/.pgpass "
+        "file of the hub's account (mode 0600, or PGPASSFILE), never in this file.",
+    )
+    authentication: Authentication = Field(default_factory=Authentication)
+    timezone: str = Field(
+        "Europe/Paris",
+        description="IANA time zone in which course dates and times without a zone are read "
+        "(access windows, deadlines shown to people).",
+    )
+    smtp: Smtp | None = Field(None, description="Mail server for invitations (none: print them).")
+    retention: Retention = Field(default_factory=Retention)
+    spawner: SpawnerSettings = Field(default_factory=SpawnerSettings)
+    culler: Culler = Field(default_factory=Culler)
+    gallery: Gallery = Field(default_factory=Gallery)
+    exchange: Exchange = Field(default_factory=Exchange)
+    grading: Grading = Field(default_factory=Grading)
+    formgraders: Formgraders = Field(default_factory=Formgraders)
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange_port_free(cls, exchange: Exchange, info: ValidationInfo) -> Exchange:
+        listen, gallery = info.data.get("listen"), info.data.get("gallery")
+        ports = ("port", "hub_port", "proxy_api_port")
+        taken = [f"listen.{k}" for k in ports if getattr(listen, k, 0) == exchange.port]
+        taken += ["gallery.port"] if gallery and gallery.enabled and gallery.port == exchange.port else []
+        if taken:
+            raise ValueError(f"port {exchange.port} is already used by {taken[0]}")
+        return exchange
+
+    @field_validator("gallery")
+    @classmethod
+    def _gallery_port_free(cls, gallery: Gallery, info: ValidationInfo) -> Gallery:
+        listen = info.data.get("listen")
+        taken = [
+            k for k in ("port", "hub_port", "proxy_api_port") if listen and getattr(listen, k) == gallery.port
+        ]
+        if gallery.enabled and taken:
+            raise ValueError(f"port {gallery.port} is already used by listen.{taken[0]}")
+        return gallery
