@@ -10,10 +10,10 @@ CHP_VERSION := 5.3.0
 VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $(CURDIR) | sha1sum | cut -c1-12),$(CURDIR)/.venv)
 APT_RUN := python3-venv python3-dev build-essential
 # Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py), PostgreSQL
-# (tests/services/postgres.py) and podman with runc (tests/services/podman.py) for the tests
-# that need them.
+# (tests/services/postgres.py), podman with runc (tests/services/podman.py) and slapd
+# (tests/services/ldap.py) for the tests that need them.
 APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
-APT_TEST := chromium $(APT_SLURM) postgresql sudo podman runc
+APT_TEST := chromium $(APT_SLURM) postgresql sudo podman runc slapd ldap-utils
 PYTEST_ARGS ?=
 
 .PHONY: up down test lint test-unit bench-spawn bench-slurm bench-grade bench-voila bench-catalogue docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site

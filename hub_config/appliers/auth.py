@@ -4,6 +4,8 @@ from traitlets.config import Config
 
 from ..catalogue import Catalogue
 from ..secrets import Secrets
+from .ldap import apply_ldap
+from .oidc import apply_oidc
 
 
 def apply_auth(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
@@ -26,3 +28,8 @@ def apply_auth(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
     c.NativeAuthenticator.seconds_before_next_try = auth.lockout
     if auth.demo_accounts:
         c.LocalLogin.demo_logins_file = str(secrets.demo_logins_file)
+    # The kind's own settings come last: they may replace the authenticator class.
+    if auth.kind == "ldap":
+        apply_ldap(c, catalogue)
+    elif auth.kind == "oidc":
+        apply_oidc(c, catalogue)
