@@ -14,7 +14,7 @@ import shutil
 import tempfile
 
 from hub_config import names
-from hub_config.catalogue import load_catalogue
+from hub_config.catalogue import course_files_only
 
 
 def drop_privileges(account: str) -> None:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     default_prefix = names.service_prefix(names.GALLERY_SERVICE)
     parser.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", default_prefix))
     args = parser.parse_args(argv)
-    settings = load_catalogue(args.site_file).site.gallery
+    settings = course_files_only(args.site_file).site.gallery
     if os.geteuid() == 0:
         drop_privileges(settings.run_as)
 

@@ -26,7 +26,7 @@ from voila.app import Voila
 from voila.static_file_handler import MultiStaticFileHandler, TemplateStaticFileHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
-from hub_config.catalogue import LiveCatalogue
+from hub_config.catalogue import LiveCatalogue, course_files_only
 
 from .demos import demo_entries, find_demo, notebook_file, visible_to
 from .kernels import Busy, DemoKernels, RenderFailed
@@ -75,9 +75,10 @@ class GalleryHandler(JupyterHandler):
     def gallery(self) -> GalleryApp:
         return self.settings["gallery"]
 
-    async def hub_user(self) -> str | None:
+    async def hub_user(self) -> tuple[str | None, frozenset[str]]:
+        """The visitor's name and hub groups (JupyterHub's identify model holds both), or None."""
         model = await self.settings["hub_auth"].get_user(self, sync=False)
-        return model["name"] if model else None
+        return (model["name"], frozenset(model.get("groups") or ())) if model else (None, frozenset())
 
     def lang(self) -> str:
         wanted = self.get_argument("lang", None) or self.request.headers.get("Accept-Language", "fr")[:2]
@@ -106,7 +107,7 @@ class GalleryHandler(JupyterHandler):
 
 class IndexHandler(GalleryHandler):
     async def get(self):
-        user = await self.hub_user()
+        user, groups = await self.hub_user()
         catalogue = self.gallery.catalogue.current()
         admins = set(catalogue.site.authentication.admin_users)
         demos = []
@@ -117,7 +118,7 @@ class IndexHandler(GalleryHandler):
                 {
                     "entry": entry,
                     "url": f"{self.base_url}demo/{quote(entry.key)}",
-                    "access": visible_to(entry, user, admin=user in admins),
+                    "access": visible_to(entry, user, admin=user in admins, groups=groups),
                 }
             )
         self.page("index.html", demos=demos, user=user, hub_url=self.settings["hub_url"])
@@ -130,8 +131,9 @@ class DemoHandler(GalleryHandler):
         path = entry and notebook_file(catalogue.courses_dir, entry)
         if entry is None or path is None:
             raise tornado.web.HTTPError(404)
-        user = None if entry.demo.public else await self.hub_user()
-        access = visible_to(entry, user, admin=user in catalogue.site.authentication.admin_users)
+        user, groups = (None, frozenset()) if entry.demo.public else await self.hub_user()
+        admin = user in catalogue.site.authentication.admin_users
+        access = visible_to(entry, user, admin=admin, groups=groups)
         if access == "login":
             return self.login_redirect()
         if access == "forbidden":
@@ -183,7 +185,9 @@ class GalleryApp(Voila):
         # loopback TCP: no port race with other processes (a kernel that lost one died at start
         # and its page waited 90 s), and no other account can reach a kernel.
         self.config.KernelManager.transport = "ipc"
-        self.catalogue = LiveCatalogue(self.site_file, self.log)
+        # Without the roster files of the hub's data folder, which the gallery's account may not
+        # read: membership comes from the visitor's hub groups (demos.py).
+        self.catalogue = LiveCatalogue(self.site_file, self.log, load=course_files_only)
         catalogue = self.catalogue.current()
         self.gallery_settings = catalogue.site.gallery
         self.root = catalogue.courses_dir.resolve()

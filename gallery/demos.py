@@ -21,7 +21,6 @@ NOTEBOOK_SUFFIX = ".ipynb"
 class DemoEntry:
     course: Course
     demo: Demo
-    learners: tuple[str, ...] = ()  # the course's, from every source (Catalogue.learners)
 
     @property
     def key(self) -> str:
@@ -33,17 +32,16 @@ class DemoEntry:
         """The notebook relative to the courses folder (the gallery's root)."""
         return f"{self.course.slug}/demos/{self.demo.notebook}"
 
-    def is_member(self, username: str) -> bool:
-        return username in self.learners or username in self.course.instructors
+    def is_member(self, groups: frozenset[str] | set[str]) -> bool:
+        """From the visitor's hub groups, which the course sync keeps equal to the course's roster
+        from all its sources (hub_config/roster.py): the gallery's account cannot read the roster
+        files in the hub's data folder, and needs not."""
+        return self.course.learner_group in groups or self.course.staff_group in groups
 
 
 def demo_entries(catalogue: Catalogue) -> list[DemoEntry]:
     """Every declared demo, in course order then declaration order."""
-    return [
-        DemoEntry(course, demo, catalogue.learners(course))
-        for course in catalogue.courses
-        for demo in course.demos
-    ]
+    return [DemoEntry(course, demo) for course in catalogue.courses for demo in course.demos]
 
 
 def find_demo(catalogue: Catalogue, key: str) -> DemoEntry | None:
@@ -64,13 +62,14 @@ def notebook_file(courses_dir: Path, entry: DemoEntry) -> Path | None:
     return target
 
 
-def visible_to(entry: DemoEntry, username: str | None, admin: bool = False) -> str:
-    """What the gallery does for this visitor: 'open', 'login' (anonymous on a private
-    demo) or 'forbidden' (logged in, but the demo is for the course's members)."""
+def visible_to(entry: DemoEntry, username: str | None, admin: bool = False, groups=frozenset()) -> str:
+    """What the gallery does for this visitor (``groups``: their hub groups): 'open', 'login'
+    (anonymous on a private demo) or 'forbidden' (logged in, but the demo is for the course's
+    members)."""
     if entry.demo.public:
         return "open"
     if username is None:
         return "login"
-    if entry.demo.members_only and not (admin or entry.is_member(username)):
+    if entry.demo.members_only and not (admin or entry.is_member(groups)):
         return "forbidden"
     return "open"

@@ -217,8 +217,9 @@ def _over_site_limits(site_file: Path, site: Site, course_file: Path, course: Co
     return [Problem(course_file, "resources.walltime", reason)]
 
 
-def load_catalogue(site_file: Path | str) -> Catalogue:
-    """Load the site and all its courses, or raise CatalogueError listing every problem."""
+def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogue:
+    """Load the site and all its courses, or raise CatalogueError listing every problem. Without
+    ``with_sources``, learners are those the course files list (``course_files_only``)."""
     site_file = Path(site_file).absolute()
     site = load_site(site_file)
     courses_dir = site_file.parent / site.courses_dir
@@ -242,13 +243,23 @@ def load_catalogue(site_file: Path | str) -> Catalogue:
             continue
         courses[course.slug] = course
     data_dir = (site_file.parent / site.data_dir).resolve()
+    sources = roster.Sources()
     try:
-        sources = roster.read_sources(data_dir)
+        if with_sources:
+            sources = roster.read_sources(data_dir)
     except ValueError as err:
         problems.append(Problem(site_file, "data_dir", str(err)))
+    except OSError as err:
+        problems.append(Problem(site_file, "data_dir", f"the roster files cannot be read: {err}"))
     if problems:
         raise CatalogueError(problems)
     return Catalogue(site_file, site, tuple(courses.values()), sources)
+
+
+def course_files_only(site_file: Path | str) -> Catalogue:
+    """The catalogue from the site and course files alone, for a part that runs under an account
+    that may not read the hub's data folder (the gallery): its learners are those listed."""
+    return load_catalogue(site_file, with_sources=False)
 
 
 # A file changed less than this before we looked may change again within the same mtime tick

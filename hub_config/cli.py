@@ -85,6 +85,86 @@ def courses_sync(site: str) -> None:
         click.echo(line)
 
 
+@main.group()
+def person() -> None:
+    """What the platform holds on a person: export it, or forget them (GDPR access and erasure)."""
+
+
+def _checked_person(name: str) -> str:
+    from .personal_data.places import check_person
+
+    try:
+        return check_person(name)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="NAME") from None
+
+
+@person.command("export")
+@click.argument("name")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Zip file to write.")
+@site_option
+def person_export(name: str, out: Path | None, site: str) -> None:
+    """A zip of everything held on NAME (default: ./<NAME>-personal-data-<date>.zip), mode 0600."""
+    import datetime as dt
+
+    from .personal_data import export
+
+    name = _checked_person(name)
+    catalogue = catalogue_or_exit(site)
+    out = out or Path(f"{name}-personal-data-{dt.datetime.now(dt.UTC):%Y-%m-%d}.zip")
+    try:
+        held = export(catalogue, name, out)
+    except OSError as err:
+        raise click.ClickException(f"cannot write {out}: {err.strerror}") from None
+    for line in held.lines() or [f"nothing held on {name}"]:
+        click.echo(f"exported: {line}")
+    click.echo(f"wrote {out}")
+
+
+@person.command("forget")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@site_option
+def person_forget(name: str, yes: bool, site: str) -> None:
+    """Remove what is held on NAME, keeping grades where a course's rules say so; print what was removed."""
+    from .personal_data import forget
+    from .personal_data.holdings import holdings
+    from .personal_data.hub_records import running_hub
+
+    name = _checked_person(name)
+    catalogue = catalogue_or_exit(site)
+    held = holdings(catalogue, name)
+    if not held:
+        click.echo(f"nothing held on {name}")
+        return
+    if not yes:
+        click.echo(f"This removes, for good, what the platform holds on {name}:")
+        for line in held.lines():
+            click.echo(f"  {line}")
+        click.confirm("Go on?", abort=True)
+    # The hub stops their servers and drops them from memory; a stopped hub has its database changed.
+    report = forget(catalogue, name, hub=running_hub(catalogue))
+    for line in report.lines():
+        click.echo(line)
+
+
+@main.group()
+def retention() -> None:
+    """The site's retention policy for trainees' data (site file: retention)."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Say what would be archived and deleted; change nothing.")
+@site_option
+def retention_run(dry_run: bool, site: str) -> None:
+    """Archive the files of trainees whose access closed archive_after ago; delete old archives."""
+    from .personal_data import run_retention
+
+    run = run_retention(catalogue_or_exit(site), dry_run=dry_run)
+    for line in run.lines() or ["nothing to archive or delete"]:
+        click.echo(line)
+
+
 def _check_traversable(path: Path) -> None:
     """As root, learners' processes must reach their homes and the environment."""
     for folder in [path, *path.parents]:
@@ -235,6 +315,98 @@ def down(site: str) -> None:
         except ProcessLookupError:
             pass
         pid_file.unlink()
+
+
+@main.group()
+@site_option
+@click.pass_context
+def cohort(ctx: click.Context, site: str) -> None:
+    """Trainees of a short course: import a CSV, invitation links and e-mails (docs/cohorts.md)."""
+    ctx.obj = site
+
+
+def _cohort_call(action):
+    """Run a hub_config.cohorts action; its errors (bad CSV rows, SMTP) as a clean exit."""
+    from .cohorts import CohortError, CsvError
+
+    try:
+        return action()
+    except (CohortError, CsvError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _say_invitations(made, refused: dict[str, str], catalogue: Catalogue, how: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from .cohorts.invitations import link
+
+    for invitation in made:
+        t = invitation.trainee
+        if how == "link":
+            click.echo(
+                f"{t['username']:<16} {t['first_name']} {t['last_name']}  {link(catalogue, invitation.token)}"
+            )
+        elif t["email"] in refused:
+            click.echo(f"not sent to {t['username']} <{t['email']}>: {refused[t['email']]}", err=True)
+        else:
+            click.echo(f"invitation sent to {t['username']} <{t['email']}>")
+    if made:
+        until = made[0].expires.astimezone(ZoneInfo(catalogue.site.timezone))
+        click.echo(f"valid until {until:%Y-%m-%d %H:%M %Z}, once each; earlier links no longer work")
+    else:
+        click.echo("every trainee has set a password: no invitation to make")
+
+
+@cohort.command("import")
+@click.argument("course")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--send", is_flag=True, help="E-mail an invitation to each trainee added.")
+@click.pass_obj
+def cohort_import(site: str, course: str, csv_file: Path, send: bool) -> None:
+    """Add the trainees of CSV_FILE (email, first name, last name, company) to COURSE's cohort."""
+    from . import cohorts
+
+    catalogue = catalogue_or_exit(site)
+    imported = _cohort_call(lambda: cohorts.import_file(catalogue, course, csv_file))
+    for t in imported.added:
+        click.echo(
+            f"added {t['username']:<16} {t['first_name']} {t['last_name']} <{t['email']}> {t['company']}"
+        )
+    click.echo(f"{len(imported.added)} added, {len(imported.kept)} already in the cohort of {course}")
+    if send and imported.added:
+        names = {t["username"] for t in imported.added}
+        made, refused = _cohort_call(lambda: cohorts.invite(catalogue, course, names))
+        _say_invitations(made, refused, catalogue, "mail")
+
+
+@cohort.command("invitations")
+@click.argument("course")
+@click.argument("usernames", nargs=-1)
+@click.pass_obj
+def cohort_invitations(site: str, course: str, usernames: tuple[str, ...]) -> None:
+    """Print a fresh link for each trainee of COURSE without a password (or only USERNAMES), to
+    hand out in class; their earlier links stop working."""
+    from . import cohorts
+
+    catalogue = catalogue_or_exit(site)
+    made = _cohort_call(lambda: cohorts.links(catalogue, course, set(usernames) or None))
+    _say_invitations(made, {}, catalogue, "link")
+
+
+@cohort.command("invite")
+@click.argument("course")
+@click.argument("usernames", nargs=-1)
+@click.pass_obj
+def cohort_invite(site: str, course: str, usernames: tuple[str, ...]) -> None:
+    """E-mail a fresh link to each trainee of COURSE without a password (or only USERNAMES),
+    through the site's smtp settings, in French and English."""
+    from . import cohorts
+
+    catalogue = catalogue_or_exit(site)
+    made, refused = _cohort_call(lambda: cohorts.invite(catalogue, course, set(usernames) or None))
+    _say_invitations(made, refused, catalogue, "mail")
+    if refused:
+        sys.exit(1)
 
 
 @main.command()

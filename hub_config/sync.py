@@ -1,6 +1,7 @@
-"""Bring the hub's groups and memberships up to date with the course folders.
+"""Bring the hub's groups and memberships up to date with the course folders, and lock out
+trainees whose access window has closed.
 
-``plan`` is pure: from the catalogue and what the hub reports it computes the changes.
+``plan`` is pure: from the catalogue, what the hub reports and the time it computes the changes.
 ``sync`` applies them through the hub's REST API with the course-sync service's token.
 An invalid catalogue changes nothing. Run as a hub-managed service (``python -m
 hub_config.sync SITE --every N``) it also picks up new course folders by itself.
@@ -9,6 +10,7 @@ hub_config.sync SITE --every N``) it also picks up new course folders by itself.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import sys
 import time
@@ -21,7 +23,23 @@ import httpx
 from . import names
 from .appliers.access import course_groups
 from .catalogue import Catalogue, CatalogueError, load_catalogue
+from .roster import Closed
 from .secrets import ensure_demo_logins, load_secrets
+
+# Hub group of the people the sync has locked out because their access window closed: its
+# membership marks "servers stopped and tokens revoked", so the tokens are listed once per closing,
+# not at every sync; leaving it (window open again) is the plan's ``reopen``.
+LOCKED_OUT = "access-closed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Retirement:
+    """A hub user whose every course's access window is closed, and what the sync takes away."""
+
+    name: str
+    why: str  # "access window of ia-industrie closed 2026-12-26 00:00"
+    servers: tuple[str, ...] = ()  # their active servers to stop ("" is the default one)
+    revoke: bool = False  # not locked out yet: revoke every token of theirs, then join LOCKED_OUT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +49,8 @@ class Plan:
     add: dict[str, list[str]]  # group -> users to add
     remove: dict[str, list[str]]  # group -> users to remove
     delete_groups: list[str]  # groups of courses whose folder is gone
+    retire: list[Retirement] = dataclasses.field(default_factory=list)
+    reopen: list[str] = dataclasses.field(default_factory=list)  # locked out, window open again
 
     def __bool__(self) -> bool:
         return any(dataclasses.astuple(self))
@@ -40,11 +60,38 @@ class Plan:
         out += [f"create group {g}" for g in self.create_groups]
         out += [f"add {', '.join(u)} to {g}" for g, u in self.add.items()]
         out += [f"remove {', '.join(u)} from {g}" for g, u in self.remove.items()]
+        for r in self.retire:
+            out += [f"stopped {_server(s)} of {r.name}: {r.why}" for s in r.servers]
+            if r.revoke:
+                out.append(f"revoked the tokens of {r.name}: {r.why}")
+        out += [f"let {u} in again: access window open" for u in self.reopen]
         out += [f"delete group {g}" for g in self.delete_groups]
         return out
 
 
-def plan(catalogue: Catalogue, hub_users: set[str], hub_groups: dict[str, set[str]]) -> Plan:
+def _server(name: str) -> str:
+    return f"server {name!r}" if name else "server"
+
+
+def closed_reason(closed: Closed, now: dt.datetime) -> str:
+    """Each window of the person's courses, as the sync's output says why it locked them out."""
+    return "; ".join(
+        f"access window of {slug} "
+        + (f"opens {opens:%Y-%m-%d %H:%M}" if now < opens else f"closed {closes:%Y-%m-%d %H:%M}")
+        for slug, opens, closes in closed.windows
+    )
+
+
+def plan(
+    catalogue: Catalogue,
+    hub_users: set[str],
+    hub_groups: dict[str, set[str]],
+    hub_servers: dict[str, list[str]] | None = None,
+    now: dt.datetime | None = None,
+) -> Plan:
+    """The changes that bring the hub to what the catalogue says at ``now`` (default: the current
+    time). ``hub_servers``: each hub user's active servers, by name ("" the default one)."""
+    now = now or dt.datetime.now(dt.UTC)
     wanted: dict[str, set[str]] = {}
     for course in catalogue.courses:
         groups = course_groups(course, catalogue.learners(course))
@@ -57,12 +104,30 @@ def plan(catalogue: Catalogue, hub_users: set[str], hub_groups: dict[str, set[st
             add[group] = sorted(users - have)
         if have - users:
             remove[group] = sorted(have - users)
+    # Closed trainees keep their hub user and memberships (their files, submissions and grades
+    # stay theirs and their instructors'): only what lets them in goes.
+    locked = hub_groups.get(LOCKED_OUT, set())
+    trainees = {n for c in catalogue.courses if c.kind == "short-course" for n in catalogue.learners(c)}
+    retire, still_locked = [], set()
+    for name in sorted(trainees & hub_users):  # only a short course's learner has a window
+        closed = catalogue.closed_for(name, now)
+        if closed is None:
+            continue
+        still_locked.add(name)
+        servers = tuple(sorted((hub_servers or {}).get(name, ())))
+        if servers or name not in locked:
+            retire.append(Retirement(name, closed_reason(closed, now), servers, name not in locked))
+    create_groups = set(wanted) - set(hub_groups)
+    if retire and LOCKED_OUT not in hub_groups:
+        create_groups.add(LOCKED_OUT)
     return Plan(
         create_users=sorted(people - hub_users),
-        create_groups=sorted(set(wanted) - set(hub_groups)),
+        create_groups=sorted(create_groups),
         add=add,
         remove=remove,
         delete_groups=sorted(g for g in hub_groups if names.course_of_group(g) and g not in wanted),
+        retire=retire,
+        reopen=sorted(locked - still_locked),
     )
 
 
@@ -104,10 +169,36 @@ class HubAPI:
             lambda offset: self._call("GET", path, params={"offset": offset, "limit": 1000}, headers=PAGED)
         )
 
-    def state(self) -> tuple[set[str], dict[str, set[str]]]:
-        users = {u["name"] for u in self._listing("users")}
+    def state(self) -> tuple[set[str], dict[str, set[str]], dict[str, list[str]]]:
+        """Hub users, groups with their members, and each user's active servers (plan's arguments)."""
+        listed = self._listing("users")
+        users = {u["name"] for u in listed}
+        # A server already stopping is left to finish (its model says pending "stop").
+        servers = {
+            u["name"]: [name for name, s in u["servers"].items() if s.get("pending") != "stop"]
+            for u in listed
+            if u.get("servers")
+        }
         groups = {g["name"]: set(g["users"]) for g in self._listing("groups")}
-        return users, groups
+        return users, groups, servers
+
+    def retire(self, r: Retirement) -> None:
+        """Stop the servers, then revoke the tokens (what a stop leaves: tokens made on the token
+        page or through the API, and OAuth tokens of the hub's own pages)."""
+        user = f"users/{quote(r.name)}"
+        for server in r.servers:
+            # 202: the stop goes on in the hub; the next sync sees whether it finished
+            self._call("DELETE", f"{user}/servers/{quote(server)}" if server else f"{user}/server")
+        if not r.revoke:
+            return
+        for token in self._call("GET", f"{user}/tokens")["api_tokens"]:
+            # Deleting one OAuth token deletes every token of its client: a later one may be gone.
+            path = f"{user}/tokens/{quote(token['id'])}"
+            answer = self.client.delete(path)
+            if answer.status_code >= 400 and answer.status_code != 404:
+                raise RuntimeError(f"hub API DELETE {path}: {answer.status_code} {answer.text[:300]}")
+        # Last: a failure above leaves them out of the group, so the next sync tries again.
+        self._call("POST", f"groups/{LOCKED_OUT}/users", {"users": [r.name]})
 
     def apply(self, p: Plan) -> None:
         if p.create_users:
@@ -118,6 +209,10 @@ class HubAPI:
             self._call("POST", f"groups/{quote(g)}/users", {"users": users})
         for g, users in p.remove.items():
             self._call("DELETE", f"groups/{quote(g)}/users", {"users": users})
+        for r in p.retire:
+            self.retire(r)
+        if p.reopen:
+            self._call("DELETE", f"groups/{LOCKED_OUT}/users", {"users": p.reopen})
         for g in p.delete_groups:
             self._call("DELETE", f"groups/{quote(g)}")
 
@@ -132,11 +227,27 @@ def hub_api_for(catalogue: Catalogue) -> HubAPI:
 
 
 def sync(catalogue: Catalogue, api: HubAPI) -> Plan:
+    if catalogue.site.authentication.kind == "ldap":  # courses' directory groups, read now
+        from .directory import refresh_course_groups  # ldap3 only where the directory is used
+
+        catalogue = refresh_course_groups(catalogue)
     if catalogue.site.authentication.demo_accounts:
         ensure_demo_logins(load_secrets(catalogue.data_dir), catalogue.people())
     p = plan(catalogue, *api.state())
     api.apply(p)
     return p
+
+
+def retention(catalogue: Catalogue) -> None:
+    """The site's retention policy, each period (hub_config/personal_data/retention.py); a failure
+    is logged and tried again at the next period, never stops the sync."""
+    from .personal_data import run_retention
+
+    try:
+        for line in run_retention(catalogue).lines():
+            print(f"course-sync: retention: {line}", flush=True)
+    except (OSError, ValueError) as err:
+        print(f"course-sync: retention: {err}", file=sys.stderr, flush=True)
 
 
 @click.command()
@@ -145,6 +256,7 @@ def sync(catalogue: Catalogue, api: HubAPI) -> Plan:
 def main(site_file: str, every: int) -> None:
     """The course-sync hub service."""
     while True:
+        catalogue = None
         try:
             catalogue = load_catalogue(site_file)
             for line in sync(catalogue, hub_api_for(catalogue)).lines():
@@ -153,6 +265,8 @@ def main(site_file: str, every: int) -> None:
             print(f"course-sync: catalogue invalid, hub left as it is:\n{err}", file=sys.stderr, flush=True)
         except (httpx.HTTPError, RuntimeError) as err:
             print(f"course-sync: {err}", file=sys.stderr, flush=True)
+        if catalogue is not None:  # a valid catalogue only: its windows say whose data is due
+            retention(catalogue)
         if not every:
             return
         time.sleep(every)

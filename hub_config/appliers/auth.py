@@ -20,7 +20,9 @@ def apply_auth(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
     c.Authenticator.manage_roles = True
     # On start, course roles and their holders are exactly what the catalogue says.
     c.Authenticator.reset_managed_roles_on_startup = True
-    c.Authenticator.auth_refresh_age = 300
+    # A refresh refuses a closed access window (rules.py) and sends a browser to the login page:
+    # no later than the sync that stops the trainee's servers and revokes their tokens.
+    c.Authenticator.auth_refresh_age = min(300, catalogue.site.courses_sync_every)
     c.NativeAuthenticator.enable_signup = False
     c.NativeAuthenticator.check_common_password = True
     c.NativeAuthenticator.minimum_password_length = auth.minimum_password_length

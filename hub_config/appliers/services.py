@@ -1,4 +1,5 @@
-"""Hub services of ours: course-sync keeps groups and memberships equal to courses/;
+"""Hub services of ours: course-sync keeps groups and memberships equal to courses/ and locks
+out trainees whose access window closed;
 ailys-cli is the token `ailys up` and `ailys down` use to stop the hub and its servers."""
 
 import sys
@@ -10,9 +11,19 @@ from ..names import CLI_SERVICE, SYNC_SERVICE
 from ..secrets import Secrets
 from ._lists import append
 
-# What `ailys courses sync` needs and nothing more: create users and course groups,
-# change memberships, delete the groups of a removed course.
-SYNC_SCOPES = ["admin:groups", "admin:users", "list:users", "read:users:name"]
+# What `ailys courses sync` needs and nothing more (hub_config/sync.py):
+SYNC_SCOPES = [
+    "admin:groups",  # create course groups, change memberships, delete a removed course's groups
+    "admin:users",  # create the users of a new course (POST /users)
+    "list:users",  # list the hub's users
+    # their active servers, default and named, to stop a trainee's when their access window closes
+    # (it includes read:users:name: their names)
+    "read:servers",
+    "delete:servers",  # stop those servers
+    # list and delete a closed trainee's tokens, OAuth ones included (JupyterHub has no scope that
+    # deletes tokens without also creating them)
+    "tokens",
+]
 
 
 def apply_services(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
@@ -37,7 +48,8 @@ def apply_services(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
         "load_roles",
         {
             "name": SYNC_SERVICE,
-            "description": "Keep course groups and memberships equal to the course folders",
+            "description": "Keep course groups and memberships equal to the course folders; "
+            "lock out trainees whose access window closed",
             "scopes": SYNC_SCOPES,
             "services": [SYNC_SERVICE],
         },

@@ -7,6 +7,7 @@ from traitlets.config import Config
 
 from ..catalogue import Catalogue
 from ..profiles import CourseProfiles
+from ..provision import hub_command
 
 # Server extensions of a learner's server, by import name: True loads it, False keeps it out.
 # The environment's config (<venv>/etc/jupyter/jupyter_server_config.d) enables every extension
@@ -89,4 +90,6 @@ def _slurm(c: Config, catalogue: Catalogue) -> None:
     c.SlurmSpawner.exec_prefix = slurm.exec_prefix
     c.SlurmSpawner.slurm_command_timeout = slurm.command_timeout
     c.SlurmSpawner.min_uid = catalogue.site.spawner.min_uid
+    if slurm.trainees:  # a trainee's account is made at their first start (hub_config/provision.py)
+        c.SlurmSpawner.provision_command = hub_command(slurm.trainees, catalogue.site_file)
     # Not Spawner.ip: the job reports the node it runs on, and the hub reaches it there.

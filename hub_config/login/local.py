@@ -18,6 +18,8 @@ from nativeauthenticator.handlers import ChangePasswordAdminHandler, ChangePassw
 from nativeauthenticator.orm import UserInfo
 from traitlets import Unicode
 
+from ..cohorts.invitations import ROUTE as invitation_route
+from ..cohorts.page import InvitationHandler
 from ..schema import is_reserved
 from ..secrets import read_demo_logins
 from .rules import CatalogueRules
@@ -48,6 +50,7 @@ class LocalLogin(CatalogueRules, NativeAuthenticator):
         return Authenticator.get_handlers(self, app) + [
             (r"/change-password", ChangePasswordHandler),
             (r"/change-password/([^/]+)", ChangePasswordAdminHandler),
+            (invitation_route, InvitationHandler),  # trainees set their password (cohorts/page.py)
         ]
 
     async def authenticate(self, handler, data):

@@ -18,32 +18,34 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Unicode
 
+from .. import i18n
 from ..appliers.access import instructor_role, roles_of
 from ..catalogue import Catalogue, LiveCatalogue
+from ..personal_data.logins import login_method, record_login
 from ..roster import Closed
 from ..schema import is_reserved
 
 
 class WindowClosed(web.HTTPError):
     """Login refused: every course of the person is a short course whose access window is closed.
-    JupyterHub shows ``jupyterhub_message`` on its error page."""
+    JupyterHub shows ``jupyterhub_message`` on its error page, in the person's language."""
 
-    def __init__(self, closed: Closed):
+    def __init__(self, closed: Closed, lang: str = i18n.DEFAULT):
         self.closed = closed
-        self.jupyterhub_message = window_message(closed)
+        self.jupyterhub_message = window_message(closed, lang)
         super().__init__(403, self.jupyterhub_message)
 
 
-def window_message(closed: Closed) -> str:
-    """The dates of the person's courses, in French and English."""
+def window_message(closed: Closed, lang: str = i18n.DEFAULT) -> str:
+    """The dates of the person's courses, from the message catalogue (hub_config/i18n.py)."""
+    _ = i18n.gettext(lang)
     spans = "; ".join(
-        f"{slug}: {opens:%Y-%m-%d %H:%M} – {closes:%Y-%m-%d %H:%M} ({opens:%Z})"
+        _("{course}: from {opens} to {closes}").format(
+            course=slug, opens=i18n.moment(opens, lang), closes=i18n.moment(closes, lang)
+        )
         for slug, opens, closes in closed.windows
     )
-    return (
-        f"Votre accès est ouvert seulement pendant votre formation / "
-        f"Your access is open only around your course: {spans}"
-    )
+    return _("Your access is open only around your course. {windows}.").format(windows=spans)
 
 
 class CatalogueRules(Authenticator):
@@ -63,6 +65,14 @@ class CatalogueRules(Authenticator):
             self.log.warning("Login refused: %r is the name of a system or service account", username)
             return False
         return super().check_blocked_users(username, authentication)
+
+    async def get_authenticated_user(self, handler, data):
+        # check_allowed has no request: the refusal is put in the person's language here.
+        try:
+            return await super().get_authenticated_user(handler, data)
+        except WindowClosed as refused:
+            lang = i18n.language(handler) if handler is not None else i18n.DEFAULT
+            raise WindowClosed(refused.closed, lang) from None
 
     async def check_allowed(self, username, authentication=None):
         catalogue = self.catalogue()
@@ -85,9 +95,18 @@ class CatalogueRules(Authenticator):
     async def run_post_auth_hook(self, handler, authentication):
         # After the name is normalized and check_allowed passed: the roles of that name.
         authentication = await super().run_post_auth_hook(handler, authentication)
-        return self.auth_model(authentication["name"], self.catalogue(), authentication)
+        catalogue = self.catalogue()
+        try:  # the person's log-in record (personal_data/logins.py): time and method, nothing more
+            record_login(catalogue.data_dir, authentication["name"], login_method(self))
+        except (OSError, ValueError) as err:  # a full disk must not lock everyone out
+            self.log.error("Login of %s not recorded: %s", authentication["name"], err)
+        return self.auth_model(authentication["name"], catalogue, authentication)
 
     async def refresh_user(self, user, handler=None):
+        if handler is not None and not hasattr(handler, "_token_authenticated"):
+            # JupyterHub 6.1's refresh_auth reads this flag, set only on token-authenticated
+            # requests: a refusal on a cookie request would log an AttributeError traceback.
+            handler._token_authenticated = False
         catalogue = self.catalogue()
         if not catalogue.may_log_in(user.name):
             return False  # left every course, or the window closed: log in again, which is refused

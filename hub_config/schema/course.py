@@ -123,6 +123,14 @@ class Grades(Strict):
         "formgraders.database_url, else SQLite in the course's grading folder.",
     )
     late: LatePolicy = Field(default_factory=LatePolicy, description="How late submissions are exported.")
+    keep_after_forget: bool | None = Field(
+        None,
+        description="Keep a learner's grades in this gradebook when `ailys person forget` erases the "
+        "rest of their data. Institutions keep the grades that count towards a degree (the record of "
+        "a diploma is kept long after the course, and the right to erasure does not cover what the "
+        "law requires to keep); a short course's grades only serve the course. Default: kept for "
+        "academic courses, removed for short courses and project teams.",
+    )
     emails: dict[Person, str] = Field(
         default_factory=dict,
         description="Learner to email address, for the Moodle CSV export (its 'Email address' column; "

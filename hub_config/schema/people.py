@@ -54,13 +54,19 @@ class LdapSettings(Strict):
         "Without it: search the person with the service account, then bind as what was found.",
     )
     service_dn: str | None = Field(
-        None, description="DN of the read-only service account that searches people and groups."
+        None,
+        description="DN of the read-only service account: it finds people (without bind_dn_template), "
+        "checks active_filter at each auth refresh (without it, only at the next login) and reads the "
+        "members of courses' learners_from.ldap_group at each course sync.",
     )
     service_password_file: Path | None = Field(
         None, description="File holding the service account's password (mode 0600), never this file."
     )
     group_base: str | None = Field(
-        None, description="Where groups are (for courses' learners_from), such as ou=groups,dc=mesolys,dc=fr."
+        None,
+        description="Where the groups courses may take learners from are, such as "
+        "ou=groups,dc=mesolys,dc=fr: a course's learners_from.ldap_group outside it is not read (the "
+        "sync says so). None: any group.",
     )
     active_filter: str = Field(
         "(|(!(shadowExpire=*))(shadowExpire>={today}))",
@@ -68,7 +74,12 @@ class LdapSettings(Strict):
         "{today} is today in days since 1970 (shadowExpire's unit). The default refuses an account whose "
         "shadowExpire has passed.",
     )
-    timeout: Seconds = Field(5, ge=1, description="Longest wait for the directory before 'unavailable'.")
+    timeout: Seconds = Field(
+        5,
+        ge=1,
+        description="Longest wait for the directory before 'identity service unavailable' at login; a "
+        "refresh during an outage keeps the session, a course sync keeps the groups last read.",
+    )
 
     @model_validator(mode="after")
     def _bind_or_search(self) -> LdapSettings:
@@ -82,7 +93,9 @@ class LdapSettings(Strict):
 
 
 class OidcSettings(Strict):
-    """Institutional single sign-on (oauthenticator's GenericOAuthenticator)."""
+    """Institutional single sign-on (oauthenticator's GenericOAuthenticator, hub_config/login/oidc.py).
+    Register at the provider a confidential client (code flow, PKCE) whose redirect URI is
+    <hub URL>/hub/oauth_callback and whose post-logout redirect URI is <hub URL>/hub/login."""
 
     discovery_url: str = Field(
         pattern=r"^https?://\S+$",
@@ -120,14 +133,19 @@ class Smtp(Strict):
 
 
 class Retention(Strict):
-    """What becomes of a trainee's data after their course's access window closes."""
+    """Trainees' files after their courses close: applied by the course sync and `ailys retention run`."""
+
+    # A trainee: a person whose every course is a short course (hub_config/personal_data/retention.py).
 
     archive_after: Seconds = Field(
         30 * 86400,
-        description="Days after the window closes before home and submissions are archived (tar.zst).",
+        description="Time after the last window closes before the trainee's home, submissions and "
+        "feedback are moved into <data_dir>/archives/<name>-<date>.tar.zst (mode 0600) and deleted.",
     )
     delete_after: Seconds = Field(
-        365 * 86400, description="Days after the window closes before the archive is deleted."
+        365 * 86400,
+        description="How long an archive is kept, from the day it was made; then it is deleted. A "
+        "trainee's files are gone at most archive_after + delete_after after their window closes.",
     )
 
 
@@ -164,6 +182,12 @@ class Authentication(Strict):
     )
     invitation_lifetime: Seconds = Field(
         14 * 86400, description="How long an invitation link stays valid (used once)."
+    )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="The hub's address as people reach it (behind nginx), such as "
+        "https://hub.ailys.example/, for invitation links. Default: the listen address.",
     )
 
     @model_validator(mode="after")

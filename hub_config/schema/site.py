@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import string
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from .people import Authentication, Retention, Smtp
@@ -59,6 +62,111 @@ class LocalSpawner(Strict):
     )
 
 
+# What the argv templates of TraineeAccounts may name; each value is checked before it is formatted in.
+TRAINEE_TEMPLATE_FIELDS = ("username", "uid", "group", "home", "shell", "comment", "course")
+
+
+def _known_fields(templates: list[list[str]]) -> list[list[str]]:
+    for argv in templates:
+        for arg in argv:
+            try:
+                names = {name for _, name, _, _ in string.Formatter().parse(arg) if name is not None}
+            except ValueError as err:
+                raise ValueError(f"{arg!r}: {err}") from None
+            unknown = sorted(names - set(TRAINEE_TEMPLATE_FIELDS))
+            if unknown:
+                raise ValueError(
+                    f"{arg!r} names {', '.join(unknown)}; known: {', '.join(TRAINEE_TEMPLATE_FIELDS)}"
+                )
+    return templates
+
+
+TraineeCommands = Annotated[list[Annotated[list[str], Field(min_length=1)]], AfterValidator(_known_fields)]
+
+
+class TraineeAccounts(Strict):
+    """Unix and Slurm accounts for the trainees of short courses (local hub accounts, in no
+    directory), made at their first server start by `ailys-provision-trainee`, which the hub runs
+    through one sudo rule, and removed when they are forgotten or retired (docs/design-notes.md,
+    "Accounts on the cluster for trainees")."""
+
+    command: str = Field(
+        "sudo -n /usr/local/sbin/ailys-provision-trainee --site {site}",
+        description="How the hub runs the provisioning command, with {site} (this file's absolute path, "
+        "which the sudoers rule fixes); the hub adds `add NAME COURSE`. The program must be root's, in "
+        "the project's root-owned environment or linked from it.",
+    )
+    uid_min: int = Field(
+        70000,
+        ge=1000,
+        description="First uid of the trainees' range. The range is theirs alone: no directory or local "
+        "account may have a uid in it, since an account in it counts as a trainee's.",
+    )
+    uid_max: int = Field(79999, le=2**31 - 2, description="Last uid of the trainees' range.")
+    group: Username = Field(
+        description="Primary group of every trainee: the learners' group of the hub's Slurm sudo rule "
+        "(mesolys-learners), which must exist."
+    )
+    slurm_accounts: list[SlurmName] = Field(
+        min_length=1,
+        description="Slurm accounts a trainee may be associated with (sacctmgr add user). The first is "
+        "for courses whose resources name no account; a short course naming another is refused.",
+    )
+    home_root: Path = Field(
+        Path("/home"),
+        description="Folder (absolute, existing) of the trainees' homes, <home_root>/<name>, mode 0700.",
+    )
+    shell: str = Field(
+        "/usr/sbin/nologin",
+        pattern=r"^/\S+$",
+        description="Login shell: nologin, so a trainee never logs in to a node outside the hub (their "
+        "JupyterLab terminals still open a shell).",
+    )
+    create: TraineeCommands = Field(
+        default_factory=lambda: [
+            [
+                "useradd",
+                "--uid",
+                "{uid}",
+                "--gid",
+                "{group}",
+                "--no-user-group",
+                "--home-dir",
+                "{home}",
+                "--create-home",
+                "--key",
+                "HOME_MODE=0700",
+                "--shell",
+                "{shell}",
+                "--comment",
+                "{comment}",
+                "{username}",
+            ],
+        ],
+        description="Commands (argv lists, run as root in order, no shell) that create a trainee's Unix "
+        "account, with {username}, {uid}, {group}, {home}, {shell}, {comment} and {course}. The default "
+        "makes it on this host, "
+        "right where the nodes read this host's accounts (the test cluster); on a cluster whose nodes do "
+        "not share /etc/passwd, the site's own account tool (its directory, or the tool that pushes "
+        "accounts to the nodes).",
+    )
+    remove: TraineeCommands = Field(
+        default_factory=lambda: [["userdel", "--remove", "{username}"]],
+        description="Commands that remove a trainee's Unix account and home (after their Slurm jobs are "
+        "cancelled and their association deleted), same fields as create.",
+    )
+
+    @model_validator(mode="after")
+    def _a_range(self) -> TraineeAccounts:
+        if self.uid_max < self.uid_min:
+            raise ValueError(f"uid_max ({self.uid_max}) is below uid_min ({self.uid_min})")
+        if not self.home_root.is_absolute():
+            raise ValueError(f"home_root must be an absolute path, not {self.home_root}")
+        if "{site}" not in self.command:
+            raise ValueError("command must contain {site}, the site file the sudoers rule fixes")
+        return self
+
+
 class SlurmSettings(Strict):
     """Learner servers as Slurm jobs (Mesolys), through spawners/slurm/."""
 
@@ -86,6 +194,11 @@ class SlurmSettings(Strict):
         gt=0,
         description="A Slurm command that has not answered after this long counts as failed "
         "(slurmctld down); the server is kept and the command tried again at the next poll.",
+    )
+    trainees: TraineeAccounts | None = Field(
+        None,
+        description="Accounts on the cluster for trainees of short courses, made at their first start. "
+        "None: every person needs an account made by the administrators (or the directory) first.",
     )
 
     @field_validator("exec_prefix")

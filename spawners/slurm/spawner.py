@@ -28,6 +28,8 @@ from .request import RESOURCES, Launch, check_profiles, parse_form, resolve
 from .words import end_of_job, format_resource, pending_message
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
+# Login shells that refuse a login (trainees' accounts): the job's SHELL is then /bin/bash.
+NO_LOGIN_SHELLS = {"", "/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false"}
 
 
 @dataclass
@@ -185,6 +187,19 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         folders = [str(Path(first).parent)] if os.path.isabs(first) else []
         return ":".join([*folders, "/usr/local/bin", "/usr/bin", "/bin"])
 
+    provision_command = List(
+        Unicode(),
+        help="Command (argv, each item formatted with {username} and {course}) run before the start of a "
+        "learner who has no Unix account yet: on the Slurm site, the trainees' provisioning through sudo "
+        "(hub_config/provision.py, docs/design-notes.md). It makes the account or fails with the reason "
+        "on stderr, which the learner reads. Empty (the default): such a learner is refused.",
+    ).tag(config=True)
+
+    provision_timeout = Float(
+        120.0,
+        help="Seconds the provisioning command may take (useradd, sacctmgr) before it counts as failed.",
+    ).tag(config=True)
+
     job_python = Unicode(
         help="Python that runs the job's launcher. Default: the server command's program when it is "
         "a Python, else the hub's own (the same environment, reachable from the nodes).",
@@ -336,6 +351,46 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         self.refuse_system_account(account)
         return account
 
+    async def _learner_account(self, course: str) -> pwd.struct_passwd:
+        """The learner's account, made first by provision_command if they have none (a trainee)."""
+        try:
+            pwd.getpwnam(self.user.name)
+        except KeyError:
+            if self.provision_command:
+                await self._provision(course)
+        return self._account()
+
+    async def _provision(self, course: str) -> None:
+        argv = [arg.format(username=self.user.name, course=course) for arg in self.provision_command]
+        self._progress.events.append(
+            {"progress": 5, "message": f"Creating your account on the cluster for course {course}."}
+        )
+        runner = SlurmClient(
+            username=self.user.name,
+            exec_prefix="",  # the command itself goes through sudo, as root
+            env={"PATH": self.slurm_path, "LANG": "C.UTF-8"},
+            timeout=self.provision_timeout,
+            log=self.log,
+        )
+        began = asyncio.get_running_loop().time()
+        result = await runner.run(argv)
+        if not result.ok:
+            self.log.error("Provisioning of %s failed: %s", self.user.name, result.describe())
+            said = (result.stderr.strip() or result.stdout.strip() or result.describe()).splitlines()[-1]
+            raise SlurmSpawnError(
+                f"Not started: your account on the cluster could not be created ({said}). Ask the site's "
+                "administrators.",
+                reason="provision",
+                status_code=500,
+            )
+        self.log.info(
+            "Provisioned %s for course %s in %.2f s: %s",
+            self.user.name,
+            course,
+            asyncio.get_running_loop().time() - began,
+            result.stdout.strip().replace("\n", "; "),
+        )
+
     async def _cancel_leftovers(self) -> None:
         for job_id in list(self.leftover_jobs):
             if await self.slurm.cancel(job_id):
@@ -352,7 +407,8 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
             HOME=account.pw_dir,
             USER=account.pw_name,
             LOGNAME=account.pw_name,
-            SHELL=account.pw_shell or "/bin/bash",
+            # A trainee's login shell says no (no login outside the hub); their terminals need one.
+            SHELL=account.pw_shell if account.pw_shell not in NO_LOGIN_SHELLS else "/bin/bash",
             PATH=self.job_path,
             LANG=self.job_lang,
         )
@@ -393,7 +449,7 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         loop = asyncio.get_running_loop()
         began = loop.time()
         launch = self._resolve(self.user_options or {})
-        account = self._account()
+        account = await self._learner_account(launch.course)
         await self._cancel_leftovers()
         self.port = 0
         self._port_event.clear()

@@ -118,8 +118,16 @@ def test_services_and_culler(catalogue):
         "read:servers",
         "delete:servers",
     ]
-    # the narrowest that works: groups and memberships, users created, names listed; no servers
-    assert roles["course-sync"]["scopes"] == ["admin:groups", "admin:users", "list:users", "read:users:name"]
+    # the narrowest that works: groups and memberships, users created and listed; a closed trainee's
+    # servers stopped and tokens revoked
+    assert roles["course-sync"]["scopes"] == [
+        "admin:groups",
+        "admin:users",
+        "list:users",
+        "read:servers",
+        "delete:servers",
+        "tokens",
+    ]
     assert roles["ailys-cli"]["scopes"] == ["shutdown"]
     assert all(not r.get("users") and not r.get("groups") for r in roles.values())  # manage_roles forbids it
 

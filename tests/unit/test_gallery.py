@@ -145,7 +145,10 @@ def test_who_may_open_what(gallery_catalogue):
     knn, trees, energy = demo_entries(gallery_catalogue)
     assert [visible_to(e, None) for e in (knn, trees, energy)] == ["open", "login", "login"]
     assert [visible_to(e, "stranger") for e in (knn, trees, energy)] == ["open", "open", "forbidden"]
-    assert visible_to(energy, "ana") == visible_to(energy, "prof") == "open"  # learner, instructor
+    # a learner and an instructor of the course, by the hub groups the course sync keeps
+    assert visible_to(energy, "ana", groups={"course-algo"}) == "open"
+    assert visible_to(energy, "prof", groups={"staff-algo"}) == "open"
+    assert visible_to(energy, "ana", groups={"course-stats"}) == "forbidden"  # another course's group
     assert visible_to(energy, "root-admin", admin=True) == "open"
 
 

@@ -1,0 +1,89 @@
+"""One login page offering single sign-on and local accounts (authentication.kind oidc with
+local_accounts: institutional people through their provider, trainees and guests with the
+passwords the hub keeps).
+
+A thin chooser of our own rather than MultiAuthenticator: JupyterHub 6 ships none (the
+jupyterhub-multiauthenticator package is a separate project, not installed), and that one gives
+each authenticator its own URL prefix and login page, renames users per authenticator unless
+told not to, and calls each one's checks its own way. Here one authenticator class inherits both
+(SingleSignOn first, then LocalLogin), so CatalogueRules' checks (check_allowed, the access
+windows, roles at login and refresh) run once, the same way, on both paths; only
+``authenticate`` is told which path a request came by: the provider's callback, or the form.
+
+The page is JupyterHub's own login page whose form is replaced (``get_custom_html``, rendered
+by JupyterHub with the request's xsrf token) by the single sign-on button and the local form,
+so the gallery's additions to the login page stay.
+"""
+
+from __future__ import annotations
+
+from jupyterhub.auth import Authenticator
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.orm import UserInfo
+from oauthenticator.oauth2 import OAuthCallbackHandler
+from tornado.escape import xhtml_escape
+
+from .local import LocalLogin
+from .oidc import Refused, SingleSignOn
+
+# Rendered by JupyterHub's LoginHandler as a Jinja template with: xsrf, next, login_error,
+# username, authenticator_login_url (the local form's action).
+PAGE = """
+<div id="ailys-login" style="max-width: 24rem; margin: 2rem auto;">
+  <p><a id="sso-login" role="button" class="btn btn-jupyter btn-lg form-control"
+        href="{sso_url}{{% if next %}}?next={{{{ next }}}}{{% endif %}}">{label}</a></p>
+  <p style="text-align: center;">ou · <i>or</i></p>
+  <form id="local-login" action="{{{{ authenticator_login_url }}}}" method="post" role="form">
+    <h2 style="font-size: 1.1rem;">Compte local · <i>Local account</i></h2>
+    {{% if login_error %}}<p class="login_error">{{{{ login_error }}}}</p>{{% endif %}}
+    <input type="hidden" name="_xsrf" value="{{{{ xsrf }}}}" />
+    <label for="username_input">Identifiant · <i>Username</i></label>
+    <input id="username_input" type="text" autocapitalize="off" autocorrect="off" autocomplete="username"
+           class="form-control" name="username" value="{{{{ username or '' }}}}" />
+    <label for="password_input">Mot de passe · <i>Password</i></label>
+    <input id="password_input" type="password" class="form-control" autocomplete="current-password"
+           name="password" />
+    <input id="login_submit" type="submit" class="btn btn-jupyter form-control" value="Se connecter · Sign in" />
+  </form>
+</div>
+"""
+
+
+class SingleSignOnOrLocal(SingleSignOn, LocalLogin):
+    def login_url(self, base_url):
+        return Authenticator.login_url(self, base_url)  # the page with both, not the provider
+
+    def get_custom_html(self, base_url):
+        sso_url = xhtml_escape(SingleSignOn.login_url(self, base_url))
+        return PAGE.format(sso_url=sso_url, label=xhtml_escape(self.login_service))
+
+    def get_handlers(self, app):
+        # JupyterHub's login page and NativeAuthenticator's password pages (LocalLogin's), then
+        # the provider's login, callback and logout (SingleSignOn's /logout replaces none).
+        return LocalLogin.get_handlers(self, app) + SingleSignOn.get_handlers(self, app)
+
+    async def authenticate(self, handler, data=None):
+        if isinstance(handler, OAuthCallbackHandler):
+            return await SingleSignOn.authenticate(self, handler, data)
+        self._seed_demo_accounts()
+        return await NativeAuthenticator.authenticate(self, handler, data)
+
+    def _seed_demo_accounts(self) -> None:
+        # Demo accounts are for the local kind: seeded for every person of the catalogue, they
+        # would make local accounts of the names the provider's people sign in with.
+        return
+
+    def refuse_if_taken(self, name: str, subject: str) -> None:
+        # A local account's name is never handed to a provider's person: it would be a way in.
+        if UserInfo.find(self.db, name) is not None:
+            self.log.warning("Sign-in refused: %r is a local account; provider subject %s", name, subject)
+            raise Refused(
+                f"The login name {name!r} is a local account of this hub. "
+                "Sign in with its password, or ask the site's administrators."
+            )
+        super().refuse_if_taken(name, subject)
+
+    def add_user(self, user):
+        # OAuthenticator's (adds to allowed_users only with allow_existing_users) and
+        # NativeAuthenticator's (none) differ only there; the catalogue decides who is allowed.
+        return Authenticator.add_user(self, user)
