@@ -16,7 +16,7 @@ APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
 APT_TEST := chromium $(APT_SLURM) postgresql sudo podman runc slapd ldap-utils
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint messages test-unit bench-spawn bench-slurm bench-grade bench-voila bench-catalogue docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
+.PHONY: up down test lint messages test-unit bench-spawn bench-slurm bench-grade bench-voila bench-catalogue bench-login docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
 
 # SITE=slurm: Mesolys in a box, a Slurm cluster on this machine (make slurm-up) and the hub on it.
 up: deps $(if $(filter slurm,$(SITE)),slurm-site)
@@ -56,6 +56,11 @@ bench-voila: test-deps
 bench-catalogue: deps
 	$(PY) -m tests.bench.catalogue
 
+# Logins, local, LDAP (a test slapd) and OIDC (a test oidc-provider): ours against stock
+# NativeAuthenticator, ldapauthenticator and GenericOAuthenticator configured by hand (~2 min).
+bench-login: test-deps
+	$(PY) -m tests.bench.login
+
 # A real Slurm cluster on this machine (state, logs: var/slurm). Root only.
 slurm-up: slurm-deps
 	$(PY) -m tests.services.slurm up
@@ -74,12 +79,12 @@ docs: deps
 	$(VENV)/bin/ailys docs
 
 # The message catalogue (hub_config/i18n.py): extract the messages of our templates and Python
-# into locale/messages.pot, then add the new ones to each language's .po for translation (a .po
+# into hub_config/locale/messages.pot, then add the new ones to each language's .po for translation (a .po
 # is compiled in memory at first use: nothing to build).
 messages: deps
 	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output --project "AILyS Hub" \
-	  --msgid-bugs-address "" --copyright-holder AILyS -o locale/messages.pot .
-	$(VENV)/bin/pybabel update -i locale/messages.pot -d locale --ignore-obsolete --no-wrap
+	  --msgid-bugs-address "" --copyright-holder AILyS -o hub_config/locale/messages.pot .
+	$(VENV)/bin/pybabel update -i hub_config/locale/messages.pot -d hub_config/locale --ignore-obsolete --no-wrap
 
 LEARNER_CONFIG_DIR := $(VENV)/share/ailys-hub/jupyter-config/learner
 LEARNER_CONFIG := $(LEARNER_CONFIG_DIR)/labconfig/page_config.json $(LEARNER_CONFIG_DIR)/nbgrader_config.py

@@ -26,7 +26,7 @@ from voila.app import Voila
 from voila.static_file_handler import MultiStaticFileHandler, TemplateStaticFileHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
-from hub_config.catalogue import LiveCatalogue, course_files_only
+from hub_config.catalogue import LiveCatalogue
 
 from .demos import demo_entries, find_demo, notebook_file, visible_to
 from .kernels import Busy, DemoKernels, RenderFailed
@@ -187,7 +187,7 @@ class GalleryApp(Voila):
         self.config.KernelManager.transport = "ipc"
         # Without the roster files of the hub's data folder, which the gallery's account may not
         # read: membership comes from the visitor's hub groups (demos.py).
-        self.catalogue = LiveCatalogue(self.site_file, self.log, load=course_files_only)
+        self.catalogue = LiveCatalogue(self.site_file, self.log, sources=False)
         catalogue = self.catalogue.current()
         self.gallery_settings = catalogue.site.gallery
         self.root = catalogue.courses_dir.resolve()

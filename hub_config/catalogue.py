@@ -278,20 +278,21 @@ def _stat_key(path: str) -> tuple[str, int, int, int] | tuple[str, None]:
     return (path, st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def fingerprint(
-    site_file: Path | str, courses_dir: Path | str, data_dir: Path | str | None = None
-) -> Fingerprint:
-    """What the catalogue's files look like on disk: one stat per file, the folder listed once;
-    with ``data_dir``, the roster sources there too (roster.source_files). Plain strings, no Path
-    objects: this runs at every login."""
+def fingerprint(site_file: Path | str, courses_dir: Path | str) -> Fingerprint:
+    """What the site and course files look like on disk: one stat per file, the folder listed
+    once. Plain strings, no Path objects: this runs at every login."""
     top = os.fspath(courses_dir)
     try:
         files = [os.path.join(top, name, "course.yaml") for name in _course_folders(top)]
     except OSError:
         files = []
-    if data_dir is not None:
-        files += roster.source_files(data_dir)
     return (_stat_key(os.fspath(site_file)), *map(_stat_key, files))
+
+
+def sources_fingerprint(data_dir: Path | str) -> Fingerprint:
+    """The roster files of the site's data (roster.source_files). We write each by renaming a new
+    file over it, so every change is a new inode: trusted at once, never racy."""
+    return tuple(map(_stat_key, roster.source_files(data_dir)))
 
 
 class LiveCatalogue:
@@ -300,49 +301,91 @@ class LiveCatalogue:
     Parsed again only when the site file or a course file changes, appears or goes (modification
     time, size, inode): an unchanged catalogue costs a listing of the courses folder and a stat per
     file. A course folder broken while the hub runs is logged once and ignored: the last valid
-    catalogue stays in force, so one mistake never locks people out.
+    catalogue stays in force, so one mistake never locks people out. When only the roster files
+    (directory groups, cohorts: roster.py) change, only they are read again, not the courses.
 
-    ``load`` is what parses (load_catalogue); tests and benchmarks may pass their own.
+    ``load`` is what parses (load_catalogue); tests and benchmarks may pass their own. Without
+    ``sources`` (the gallery, whose account may not read the hub's data folder) the roster files
+    are neither read nor watched.
     """
 
-    def __init__(self, site_file: Path | str, log, load: Callable[[Path], Catalogue] = load_catalogue):
+    def __init__(
+        self,
+        site_file: Path | str,
+        log,
+        load: Callable[[Path], Catalogue] = load_catalogue,
+        sources: bool = True,
+    ):
         self.site_file = Path(site_file).absolute()
         self.log = log
-        self.load = load
-        # (last valid catalogue, its courses folder, the files as last parsed if trusted), replaced
-        # whole so that a reader in another thread (the exchange's graders) never sees a mix.
-        self._state: tuple[Catalogue | None, tuple[str, str], Fingerprint | None] = (None, ("", ""), None)
+        self.load = load if sources else course_files_only
+        self.sources = sources
+        # (last valid catalogue, its courses and data folders, the files as last parsed if
+        # trusted, the roster files as last read), replaced whole so that a reader in another
+        # thread (the exchange's graders) never sees a mix.
+        self._state: tuple[Catalogue | None, tuple[str, str], Fingerprint | None, Fingerprint] = (
+            None,
+            ("", ""),
+            None,
+            (),
+        )
         self._failed: Fingerprint | None = None  # the broken state last logged
 
+    def _sources_now(self, data_dir: str) -> Fingerprint:
+        return sources_fingerprint(data_dir) if self.sources else ()
+
     def current(self) -> Catalogue:
-        last, folder, seen = self._state
-        if last is not None and seen is not None and fingerprint(self.site_file, *folder) == seen:
-            return last
+        last, folder, seen, seen_sources = self._state
+        if last is not None and seen is not None and fingerprint(self.site_file, folder[0]) == seen:
+            if self._sources_now(folder[1]) == seen_sources:
+                return last
         with _RELOADING:  # module-wide: traitlets deep-copies this object, and a lock cannot be copied
-            last, folder, seen = self._state
-            if last is not None and seen is not None and fingerprint(self.site_file, *folder) == seen:
-                return last  # another thread has just parsed it
+            last, folder, seen, seen_sources = self._state
+            if last is not None and seen is not None and fingerprint(self.site_file, folder[0]) == seen:
+                now = self._sources_now(folder[1])
+                if now == seen_sources:
+                    return last  # another thread has just read it
+                return self._reread_sources(last, folder, seen, now)
             return self._reload(last, folder)
+
+    def _reread_sources(
+        self, last: Catalogue, folder: tuple[str, str], seen: Fingerprint, now: Fingerprint
+    ) -> Catalogue:
+        try:
+            catalogue = dataclasses.replace(last, sources=roster.read_sources(Path(folder[1])))
+        except (ValueError, OSError) as err:
+            if now != self._failed:
+                self.log.error("Roster files unreadable, keeping the previous rosters: %s", err)
+            self._failed = now
+            self._state = (last, folder, seen, now)
+            return last
+        self._failed = None
+        self._state = (catalogue, folder, seen, now)
+        return catalogue
 
     def _reload(self, last: Catalogue | None, folder: tuple[str, str]) -> Catalogue:
         started = time.time_ns()
+        sources = self._sources_now(folder[1]) if folder[1] else ()
         try:
             catalogue = self.load(self.site_file)
         except CatalogueError as err:
             if last is None:
                 raise
-            state = fingerprint(self.site_file, *folder)
+            state = fingerprint(self.site_file, folder[0])
             if state != self._failed:  # once per broken state, not at every login
                 self.log.error("Course catalogue invalid, keeping the previous one:\n%s", err)
             self._failed = state
-            self._state = (last, folder, state if _settled(state, started) else None)
+            self._state = (last, folder, state if _settled(state, started) else None, sources)
             return last
         # Taken after parsing, but trusted only if every file is older than the parse: an edit
-        # made meanwhile is newer, so the next call parses again.
+        # made meanwhile is newer, so the next call parses again. The roster files' state is taken
+        # before parsing: one written meanwhile differs from it, so the next call reads it.
         folder = (os.fspath(catalogue.courses_dir), os.fspath(catalogue.data_dir))  # resolved once
-        state = fingerprint(self.site_file, *folder)
+        if not sources:
+            sources = self._sources_now(folder[1])
+        state = fingerprint(self.site_file, folder[0])
         self._failed = None
-        self._state = (catalogue, folder, state if _settled(state, started) else None)
+        self._state = (catalogue, folder, state if _settled(state, started) else None, sources)
         return catalogue
 
 

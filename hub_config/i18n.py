@@ -2,8 +2,8 @@
 
 Messages are written in English in the templates (hub_config/templates/) and the Python code
 (``_ = i18n.gettext(lang)``, then ``_("...")``); ``make messages`` extracts them (babel.cfg) into
-locale/messages.pot and updates locale/<lang>/LC_MESSAGES/messages.po, where translators fill
-each one in. A .po is compiled in memory at its first use (no .mo file to rebuild or to go stale);
+hub_config/locale/messages.pot and updates hub_config/locale/<lang>/LC_MESSAGES/messages.po, where
+translators fill each one in. A .po is compiled in memory at its first use (no .mo file to rebuild or to go stale);
 tests/unit/test_messages.py fails on a message without a French and an English translation.
 
 A visitor's language: a ``lang`` query argument (then remembered in a cookie), else that cookie,
@@ -27,7 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
 COOKIE = "ailys-lang"
-LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 

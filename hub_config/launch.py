@@ -100,6 +100,7 @@ def wait_for_hub(catalogue: Catalogue, secrets: Secrets, timeout: float = 60, al
     routes_url = f"http://127.0.0.1:{catalogue.site.listen.proxy_api_port}/api/routes"
     wanted = service_prefixes(catalogue, secrets)
     deadline = time.monotonic() + timeout
+    missing: set[str] | None = None  # None: the hub itself has not answered yet
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("the hub exited while starting")
@@ -114,4 +115,9 @@ def wait_for_hub(catalogue: Catalogue, secrets: Secrets, timeout: float = 60, al
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"the hub did not answer at {url}, with its services started, within {timeout} s")
+    if missing is None:
+        raise TimeoutError(f"the hub did not answer at {url} within {timeout} s")
+    raise TimeoutError(
+        f"the hub answers at {url}, but within {timeout} s it had not started "
+        f"{', '.join(sorted(missing))} (no proxy route yet; see the hub's log)"
+    )

@@ -121,12 +121,12 @@ def read_sources(data_dir: Path) -> Sources:
     write is an error naming it (never a silently empty course)."""
     groups = {}
     for source in SOURCES:
-        data = _read_json(data_dir / ROSTERS / f"{source}.json", {})
+        data = read_json(data_dir / ROSTERS / f"{source}.json", {})
         groups[source] = {str(g): frozenset(map(str, users)) for g, users in data.items()}
     cohorts = {}
     folder = data_dir / COHORTS
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        data = _read_json(path, {"trainees": []})
+        data = read_json(path, {"trainees": []})
         cohorts[path.stem] = frozenset(t["username"] for t in data.get("trainees", []))
     return Sources(groups, cohorts)
 
@@ -148,7 +148,7 @@ def write_groups(data_dir: Path, source: str, groups: Mapping[str, Iterable[str]
         raise ValueError(f"unknown roster source {source!r}; known: {', '.join(SOURCES)}")
     path = data_dir / ROSTERS / f"{source}.json"
     data = {g: sorted(set(users)) for g, users in sorted(groups.items())}
-    if _read_json(path, None) == data:
+    if read_json(path, None) == data:
         return False
     write_json(path, data)
     return True
@@ -167,7 +167,7 @@ def write_json(path: Path, data) -> None:
         raise
 
 
-def _read_json(path: Path, missing):
+def read_json(path: Path, missing):
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

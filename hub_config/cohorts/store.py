@@ -43,7 +43,7 @@ def cohort_file(data_dir: Path, slug: str) -> Path:
 
 
 def read_cohort(data_dir: Path, slug: str) -> dict:
-    data = roster._read_json(cohort_file(data_dir, slug), None) or {"course": slug, "trainees": []}
+    data = roster.read_json(cohort_file(data_dir, slug), None) or {"course": slug, "trainees": []}
     if not isinstance(data.get("trainees"), list):
         raise CohortError(f"{cohort_file(data_dir, slug)}: no list 'trainees': not a file the hub writes")
     return data
@@ -101,6 +101,38 @@ def host_accounts() -> set[str]:
     return {account.pw_name for account in pwd.getpwall()}
 
 
+class NamesOutsideTheSite:
+    """Names a new trainee may not take that live outside the site's files: a person of the
+    directory (authentication.kind ldap: asked name by name, with the service account), or a name
+    single sign-on has already given (<data_dir>/rosters/oidc-names.json). A trainee's local
+    account would otherwise shadow that person's at login (hub_config/login/ldap.py) or be
+    refused at theirs (hub_config/login/oidc.py)."""
+
+    def __init__(self, catalogue: Catalogue, taken: set[str]):
+        self.taken = taken
+        auth = catalogue.site.authentication
+        names_file = catalogue.data_dir / roster.ROSTERS / "oidc-names.json"
+        if names_file.exists():
+            self.taken |= set(roster.read_json(names_file, {}))
+        self.directory = self.conn = None
+        if auth.kind == "ldap" and auth.ldap is not None:
+            from ..directory import Directory, DirectoryUnavailable
+
+            self.directory = Directory.from_settings(auth.ldap)
+            try:
+                self.conn = self.directory.service()
+            except DirectoryUnavailable as err:
+                raise CohortError(
+                    f"the directory is unavailable ({err}); a trainee's name must not be a directory "
+                    "account's, so nothing was imported: try again when it answers"
+                ) from None
+
+    def __contains__(self, name: str) -> bool:
+        if name in self.taken:
+            return True
+        return self.conn is not None and self.directory.find(self.conn, name) is not None
+
+
 def import_trainees(
     catalogue: Catalogue,
     slug: str,
@@ -123,6 +155,7 @@ def import_trainees(
         taken |= {t["username"] for c in cohorts.values() for t in c["trainees"]}
         for course in catalogue.courses:
             taken |= set(course.instructors) | set(course.learners)
+        taken = NamesOutsideTheSite(catalogue, taken)
         added, kept = [], []
         for trainee in trainees:
             key = trainee.email.casefold()
@@ -130,7 +163,7 @@ def import_trainees(
                 kept.append(here[key])
                 continue
             username = elsewhere.get(key) or unique_username(trainee.first_name, trainee.last_name, taken)
-            taken.add(username)
+            taken.taken.add(username)
             record = {
                 "username": username,
                 "email": trainee.email,

@@ -124,6 +124,8 @@ def holder_of(data_dir: Path, name: str) -> str | None:
 
 def claim_name(data_dir: Path, name: str, subject: str) -> str | None:
     """Give ``name`` to ``subject`` if nobody holds it; the other holder's subject if one does."""
+    if holder_of(data_dir, name) == subject:  # a returning person, every login: no lock, no write
+        return None
     with locked_rosters(data_dir) as folder:
         names = _read(folder / NAMES_FILE)
         holder = names.setdefault(name, subject)

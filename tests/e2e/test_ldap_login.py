@@ -38,7 +38,6 @@ def hub(output_dir):
         c = course(SLUG, ["ld-gus-prof"], [], learners_from={"ldap_group": directory.group_dn("m1-lab")})
         site = {
             "authentication": {"kind": "ldap", "ldap": directory.site_section(), "admin_users": []},
-            "gallery": {"enabled": False},  # it cannot read <data_dir>/rosters/ (see test_ldap_login.py)
         }
         running = RunningHub([c], site=site)
         running.passwords[LEARNER] = PASSWORD

@@ -62,10 +62,9 @@ def hub(directory):
     learners_from = {"ldap_group": directory.group_dn(GROUP)}
     c = course(SLUG, ["ld-prof"], ["ld-ben", TRAINEE[0]], learners_from=learners_from)
     site = {
+        # The gallery stays on: it runs as its own account, which cannot read <data_dir>/rosters/,
+        # and reads membership from the hub's groups instead (gallery/demos.py).
         "authentication": {"kind": "ldap", "ldap": directory.site_section(), "admin_users": []},
-        # The gallery runs as its own account, which cannot read <data_dir>/rosters/ (mode 0700):
-        # off here, so that this test is about logins (a known problem, in the report of W2 3/9).
-        "gallery": {"enabled": False},
     }
     running = RunningHub([c], site=site)
     # "at the next auth refresh" within the test: refresh every second
@@ -166,6 +165,33 @@ def test_a_new_group_member_flows_into_the_course_after_a_sync(hub, directory):
     assert done.returncode == 0, done.stderr
     assert name in _members(hub) and "ld-ana" in _members(hub) and "ld-ben" in _members(hub)
     hub.login(name, password)  # a learner now
+
+
+def test_a_trainee_never_takes_the_name_of_a_directory_account(directory, tmp_path):
+    """A cohort import on an LDAP site asks the directory: Zoé Ldcohort would be zldcohort, which
+    a Mesolys person already holds, so she gets zldcohort2 (her local account would otherwise
+    shadow his at login)."""
+    import yaml
+
+    from hub_config.catalogue import load_catalogue
+    from hub_config.cohorts.spreadsheet import Trainee
+    from hub_config.cohorts.store import import_trainees
+
+    directory.add_person(LdapPerson("zldcohort", "Zldcohort-directory-pw-8", surname="Ldcohort"))
+    short = course("ld-short", ["ld-prof"], [], kind="short-course", start="2026-11-30", end="2026-12-04")
+    (tmp_path / "courses" / "ld-short").mkdir(parents=True)
+    (tmp_path / "courses" / "ld-short" / "course.yaml").write_text(yaml.safe_dump(short))
+    site = {
+        "name": "ldnames",
+        "data_dir": "data",
+        "courses_dir": "courses",
+        "authentication": {"kind": "ldap", "ldap": directory.site_section()},
+    }
+    (tmp_path / "ldnames.yaml").write_text(yaml.safe_dump(site))
+    catalogue = load_catalogue(tmp_path / "ldnames.yaml")
+    zoe = Trainee(email="zoe@example.org", first_name="Zoé", last_name="Ldcohort", company="Acme", line=2)
+    imported = import_trainees(catalogue, "ld-short", [zoe], accounts=set())
+    assert [t["username"] for t in imported.added] == ["zldcohort2"]
 
 
 def test_the_directory_down_gives_a_clear_page_and_servers_stay_up(hub, directory):

@@ -1,6 +1,7 @@
 """Real services that tests start and stop by PID: the hub and its proxy (hub.py), a Slurm
-cluster (slurm.py), PostgreSQL (postgres.py), podman containers (podman.py). The small helpers
-they share are here."""
+cluster (slurm.py), PostgreSQL (postgres.py), podman containers (podman.py), the directory
+(ldap.py: slapd), an OpenID Connect provider (oidc.py: panva's oidc-provider on Node.js) and an
+SMTP server (smtp.py: aiosmtpd). The small helpers they share are here."""
 
 import contextlib
 import os

@@ -72,12 +72,14 @@ class RunningHub:
         materials: dict | None = None,
         site: dict | None = None,
         run_as: str | None = None,
-        start_timeout: float = 60,
+        start_timeout: float = 120,
     ):
         """``site``: more keys of the site file (database_url, ...). ``run_as``: a Unix account (it must
         exist) that the hub and the proxy run as, owner of the data folder; None: this process's."""
         self.run_as = run_as
-        self.start_timeout = start_timeout  # more services (one grading service per course) take longer
+        # A wait for a condition, not a delay: generous, since a loaded 2-core machine starts the
+        # gallery's kernels and each course's grading service (its gradebook) slowly.
+        self.start_timeout = start_timeout
         # Learners' processes must traverse this folder to reach their homes.
         self.root = Path(tempfile.mkdtemp(prefix="ailys-test-"))
         self.root.chmod(0o711)

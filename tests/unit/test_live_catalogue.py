@@ -141,3 +141,22 @@ def test_the_grading_commands_name_an_unknown_course_and_the_known_ones(write_ca
     assert (
         result.exit_code == 2 and "no course 'nope'" in result.output and "(courses: algo)" in result.output
     )
+
+
+def test_a_roster_change_is_seen_at_once_without_parsing_the_courses_again(live):
+    """The course sync writes a directory group, an import a cohort: the next login sees the new
+    learners, and no course file is parsed again, however fresh the roster file is."""
+    from hub_config import roster
+
+    live, load, root = live
+    data_dir = live.current().data_dir
+    assert "zed" not in live.current().people()
+    roster.write_json(data_dir / roster.COHORTS / "stats.json", {"trainees": [{"username": "zed"}]})
+    assert "zed" in live.current().learners(live.current().course("stats"))
+    roster.write_groups(data_dir, "ldap", {"cn=m2,ou=groups": ["yann"]})
+    assert "yann" not in live.current().people()  # no course takes that group
+    for _ in range(20):
+        live.current()
+    assert load.calls == 1
+    (data_dir / roster.COHORTS / "stats.json").write_text("not json")  # by hand, broken
+    assert "zed" in live.current().people()  # the last rosters read stay in force
