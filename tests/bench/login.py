@@ -77,6 +77,7 @@ from sqlalchemy.orm import Session
 
 from hub_config import roster
 from hub_config.catalogue import RACY_SECONDS
+from tests.bench.stock import BIN, start_stock_hub
 from tests.services import free_port
 from tests.services import ldap as slapd
 from tests.services.hub import RunningHub, course, wait_until
@@ -84,7 +85,6 @@ from tests.services.ldap import LdapPerson, SlapdServer
 from tests.services.oidc import OidcProvider, TestUser, client, hub_clients, site_authentication
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 PERSON = {"local": "bl-ana", "ldap": "bl-ldap", "oidc": "bl-oidc"}
 PASSWORD = {"ldap": "Bl-directory-pw-2718", "oidc": "Bl-provider-pw-3141", "local-stock": "Bl-stock-pw-1618"}
 GROUP = {"ldap": "bl-m2-ia", "oidc": "bl-m2-ia-2026"}
@@ -201,23 +201,7 @@ class StockHub:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> StockHub:
-        with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(BIN / "jupyterhub"), "-f", str(self.config)],
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-        def answers() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the stock hub exited; see {self.log_file}")
-            try:
-                return httpx.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(answers, 60, f"the stock hub on {self.url}")
+        self.proc = start_stock_hub(self.config, self.root, self.log_file, self.url)
         return self
 
     def log(self) -> str:

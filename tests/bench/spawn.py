@@ -42,10 +42,10 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.bench.stock import BIN, start_stock_hub
 from tests.services import free_port
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course
 
-BIN = Path(sys.executable).parent
 # The same rights for both hubs' bench token: start, stop, read and open any server.
 SCOPES = ["admin:users", "servers", "access:servers", "list:users"]
 IDLE_SECONDS = 5  # a server just up still settles (lazy imports, GC) before it is idle
@@ -233,23 +233,7 @@ class Stock(Target):
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(BIN / "jupyterhub"), "-f", str(self.config)],
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-        def answers() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the stock hub exited; see {self.log_file}")
-            try:
-                return httpx.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(answers, 60, "the stock hub")
+        self.proc = start_stock_hub(self.config, self.root, self.log_file, self.url)
 
     def hub_pid(self) -> int:
         return self.proc.pid

@@ -1,0 +1,33 @@
+"""What the benches' stock sides share: a stock JupyterHub started from a hand-written config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.services.hub import wait_until
+
+BIN = Path(sys.executable).parent
+
+
+def start_stock_hub(config: Path, cwd: Path, log_file: Path, url: str) -> subprocess.Popen:
+    """``jupyterhub -f config``, its output appended to ``log_file``; returns once ``url``'s API
+    answers, or raises if the hub exits first."""
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            [str(BIN / "jupyterhub"), "-f", str(config)], cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the stock hub exited; see {log_file}")
+        try:
+            return httpx.get(f"{url}/hub/api/", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, 60, f"the stock hub on {url}")
+    return proc
