@@ -58,7 +58,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -70,14 +69,13 @@ from pathlib import Path
 
 import bcrypt
 import httpx
-import psutil
 import sqlalchemy
 from nativeauthenticator.orm import UserInfo
 from sqlalchemy.orm import Session
 
 from hub_config import roster
 from hub_config.catalogue import RACY_SECONDS
-from tests.bench.stock import BIN, start_stock_hub
+from tests.bench.stock import BIN, start_stock_hub, stop_stock_hub
 from tests.services import free_port
 from tests.services import ldap as slapd
 from tests.services.hub import RunningHub, course, wait_until
@@ -208,18 +206,7 @@ class StockHub:
         return self.log_file.read_text(errors="replace")
 
     def stop(self, keep: bool) -> None:
-        if self.proc and self.proc.poll() is None:
-            children = psutil.Process(self.proc.pid).children(recursive=True)  # its proxy
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            for child in children:
-                try:
-                    child.kill()
-                except psutil.NoSuchProcess:
-                    pass
+        stop_stock_hub(self.proc)
         if not keep:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -31,7 +31,6 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.bench.stock import BIN, start_stock_hub
+from tests.bench.stock import BIN, start_stock_hub, stop_stock_hub
 from tests.services import free_port
 from tests.services.hub import RunningHub, course
 
@@ -239,18 +238,7 @@ class Stock(Target):
         return self.proc.pid
 
     def stop_all(self, keep: bool) -> None:
-        if self.proc and self.proc.poll() is None:
-            children = psutil.Process(self.proc.pid).children(recursive=True)  # its proxy and servers
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            for child in children:
-                try:
-                    child.kill()
-                except psutil.NoSuchProcess:
-                    pass
+        stop_stock_hub(self.proc)
         if not keep:
             shutil.rmtree(self.root, ignore_errors=True)
 

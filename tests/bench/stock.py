@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.services.hub import wait_until
 
@@ -31,3 +33,21 @@ def start_stock_hub(config: Path, cwd: Path, log_file: Path, url: str) -> subpro
 
     wait_until(answers, 60, f"the stock hub on {url}")
     return proc
+
+
+def stop_stock_hub(proc: subprocess.Popen | None) -> None:
+    """SIGTERM the stock hub (SIGKILL after 30 s), then kill what it started: its proxy, and its
+    servers if the hub left any."""
+    if proc is None or proc.poll() is not None:
+        return
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    for child in children:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
