@@ -163,6 +163,11 @@ def test_a_task_lost_with_its_node_is_requeued_once(cluster, grader, work_dir, t
                             doomed += [a for a in p.parents() if a.name() == "slurmstepd"]
                     except psutil.Error:
                         pass
+                if not any(getattr(p, "info", {}).get("username") == GRADER for p in doomed):
+                    # squeue says RUNNING before the node has started the task: killing slurmd
+                    # alone then would let an already started slurmstepd finish it there.
+                    time.sleep(0.2)
+                    continue
                 for p in doomed:  # stopped first, so that none of them reports the others' death
                     with contextlib.suppress(psutil.Error):
                         p.suspend()
