@@ -99,12 +99,20 @@ def anonymous(hub) -> httpx.Client:
     return httpx.Client(base_url=hub.url, timeout=120)
 
 
+def command_line(process: psutil.Process) -> str:
+    """A process's command line, or "" once it has ended: freed kernels end while they are listed."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
+
+
 def kernel_processes(hub) -> list[psutil.Process]:
-    """The kernels of this hub's gallery: children of the service started with its site file."""
+    """The live kernels of this hub's gallery: children of the service started with its site file."""
     for p in psutil.process_iter(["cmdline"]):
         cmdline = p.info["cmdline"] or []
         if cmdline[1:3] == ["-m", "gallery"] and str(hub.site_file) in cmdline:
-            return [c for c in p.children() if "ipykernel_launcher" in " ".join(c.cmdline())]
+            return [c for c in p.children() if "ipykernel_launcher" in command_line(c)]
     raise AssertionError("the gallery service is not running")
 
 
@@ -224,7 +232,7 @@ def test_over_the_cap_a_visitor_gets_a_busy_page(hub):
 
 
 def kernel_process(hub, kernel: str) -> psutil.Process:
-    return next(p for p in kernel_processes(hub) if f"kernel-{kernel}.json" in " ".join(p.cmdline()))
+    return next(p for p in kernel_processes(hub) if f"kernel-{kernel}.json" in command_line(p))
 
 
 def test_kernels_of_closed_and_abandoned_pages_are_freed(hub):
