@@ -13,13 +13,17 @@ APT_RUN := python3-venv python3-dev build-essential
 # (tests/services/postgres.py), podman with runc (tests/services/podman.py) and slapd
 # (tests/services/ldap.py) for the tests that need them.
 APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
-APT_TEST := chromium $(APT_SLURM) postgresql sudo podman runc slapd ldap-utils
+# Course images (images/, `ailys image build`): a debootstrap base, podman, SquashFS for ch-run.
+APT_IMAGE := debootstrap squashfs-tools squashfuse charliecloud-runtime podman runc
+APT_TEST := chromium $(APT_SLURM) postgresql sudo slapd ldap-utils $(APT_IMAGE)
+ENV ?= python-ml
 PYTEST_ARGS ?=
 
-.PHONY: up down test lint messages test-unit bench-spawn bench-slurm bench-grade bench-voila bench-catalogue bench-login docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
+.PHONY: up down test lint messages test-unit bench-spawn bench-slurm bench-grade bench-voila bench-catalogue bench-login bench-energy bench-docker docker-site image lock docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
 
 # SITE=slurm: Mesolys in a box, a Slurm cluster on this machine (make slurm-up) and the hub on it.
-up: deps $(if $(filter slurm,$(SITE)),slurm-site)
+# SITE=docker: learners in podman containers of their course's image, python-ml built first.
+up: deps $(if $(filter slurm,$(SITE)),slurm-site) $(if $(filter docker,$(SITE)),docker-site)
 	$(VENV)/bin/ailys up --site $(SITE)
 
 down: deps
@@ -61,6 +65,30 @@ bench-catalogue: deps
 bench-login: test-deps
 	$(PY) -m tests.bench.login
 
+# `ailys energy report` over 100,000 synthetic footprint records, goal 2 s (~10 s).
+bench-energy: deps
+	$(PY) -m tests.bench.energy
+
+# Container spawns (podman, the python-ml image): our docker site against a stock DockerSpawner
+# configured by hand, sequential and a burst of 10; idle container memory; image size (~5 min).
+bench-docker: test-deps docker-site
+	$(PY) -m tests.bench.docker
+
+# The docker site's needs: podman with runc, and the python-ml image (a no-op once built).
+docker-site: deps
+	$(call apt_install,$(APT_IMAGE))
+	$(VENV)/bin/ailys image build python-ml
+
+# A course environment's images, OCI (podman) and SquashFS (ch-run): `make image ENV=r-stats`;
+# a no-op when its spec is unchanged (docs/images.md). Root only.
+image: deps
+	$(call apt_install,$(APT_IMAGE))
+	$(VENV)/bin/ailys image build $(ENV)
+
+# Regenerate images/$(ENV)/requirements.lock from its requirements.in (uv, hashes; docs/images.md).
+lock: test-deps
+	$(PY) -m images.lock $(ENV)
+
 # A real Slurm cluster on this machine (state, logs: var/slurm). Root only.
 slurm-up: slurm-deps
 	$(PY) -m tests.services.slurm up
@@ -89,7 +117,12 @@ messages: deps
 LEARNER_CONFIG_DIR := $(VENV)/share/ailys-hub/jupyter-config/learner
 LEARNER_CONFIG := $(LEARNER_CONFIG_DIR)/labconfig/page_config.json $(LEARNER_CONFIG_DIR)/nbgrader_config.py
 
-deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy $(LEARNER_CONFIG)
+# The JupyterLab status-bar item of the footprint service (footprint/labextension/README.md): npm
+# packages in its node_modules, built there, installed where the environment's JupyterLab finds it.
+LABEXT_SRC := footprint/labextension
+LABEXT := $(VENV)/share/jupyter/labextensions/@ailys/footprint/package.json
+
+deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy $(LEARNER_CONFIG) $(LABEXT)
 
 test-deps: deps $(VENV)/.test-deps-stamp
 
@@ -131,6 +164,11 @@ $(VENV)/.test-deps-stamp: pyproject.toml $(VENV)/.deps-stamp
 # In the environment, where learners' processes can read it (spawners/jupyter-config/README.md).
 $(LEARNER_CONFIG_DIR)/%: spawners/jupyter-config/learner/% | $(VENV)/bin/python
 	install -D -m 644 $< $@
+
+$(LABEXT): $(LABEXT_SRC)/package.json $(LABEXT_SRC)/lib/index.js $(LABEXT_SRC)/style/index.css | $(VENV)/.deps-stamp
+	cd $(LABEXT_SRC) && npm install --silent --no-audit --no-fund
+	cd $(LABEXT_SRC) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH jupyter-builder build .
+	rm -rf $(dir $@) && mkdir -p $(dir $@) && cp -r var/labextension/@ailys/footprint/. $(dir $@)
 
 $(VENV)/bin/configurable-http-proxy: | $(VENV)/bin/python
 	npm install --silent --global --prefix $(VENV_HOME) configurable-http-proxy@$(CHP_VERSION)

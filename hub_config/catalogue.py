@@ -217,6 +217,25 @@ def _over_site_limits(site_file: Path, site: Site, course_file: Path, course: Co
     return [Problem(course_file, "resources.walltime", reason)]
 
 
+# The course environments: images/<env>/environment.yaml, beside this package (built by `ailys image`).
+ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "images"
+
+
+def environments(specs_dir: Path = ENVIRONMENTS_DIR) -> list[str]:
+    """The environments that exist: folders of specs_dir holding an environment.yaml."""
+    return sorted(p.parent.name for p in Path(specs_dir).glob("*/environment.yaml"))
+
+
+def _unknown_environment(course_file: Path, course: Course, known: list[str]) -> list[Problem]:
+    if course.environment in known:
+        return []
+    reason = (
+        f"{course.environment!r} names no environment in {ENVIRONMENTS_DIR} "
+        f"(environments: {', '.join(known) or 'none'})"
+    )
+    return [Problem(course_file, "environment", reason)]
+
+
 def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogue:
     """Load the site and all its courses, or raise CatalogueError listing every problem. Without
     ``with_sources``, learners are those the course files list (``course_files_only``)."""
@@ -227,6 +246,7 @@ def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogu
         raise CatalogueError([Problem(site_file, "courses_dir", f"{courses_dir} is not a folder")])
     problems: list[Problem] = []
     courses: dict[str, Course] = {}
+    known_environments = environments()
     for course_file in course_files(courses_dir):
         try:
             course = load_course(course_file)
@@ -240,6 +260,9 @@ def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogu
             continue
         if over := _over_site_limits(site_file, site, course_file, course):
             problems.extend(over)
+            continue
+        if unknown := _unknown_environment(course_file, course, known_environments):
+            problems.extend(unknown)
             continue
         courses[course.slug] = course
     data_dir = (site_file.parent / site.data_dir).resolve()

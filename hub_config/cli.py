@@ -8,6 +8,7 @@ import pwd
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -17,7 +18,17 @@ from traitlets.config import Config
 from . import docs as reference_docs
 from .appliers import apply_all
 from .catalogue import Catalogue
-from .launch import hub_launch, hub_url, proxy_launch, start, wait_for_hub
+from .launch import (
+    hub_launch,
+    hub_url,
+    podman_answers,
+    podman_launch,
+    podman_socket,
+    proxy_launch,
+    start,
+    wait_for_hub,
+    wait_for_podman,
+)
 from .secrets import Secrets, ensure_demo_logins, load_secrets
 from .site_option import catalogue_or_exit, site_option
 from .sources import course_warnings
@@ -203,6 +214,47 @@ def _check_slurm(catalogue: Catalogue) -> None:
         )
 
 
+def _start_podman(catalogue: Catalogue) -> subprocess.Popen | None:
+    """podman's service for a docker site (None if one already answers on its socket), with the
+    image store's podman config; warns of course environments that have no image yet."""
+    if os.geteuid() != 0:
+        raise click.ClickException(
+            "the docker site runs each learner's container as their own uid: run `ailys up` as root"
+        )
+    import importlib
+
+    store = importlib.import_module("images.store")  # by name, as the `ailys image` commands are
+    given = catalogue.site.spawner.docker.image_store
+    root = (catalogue.site_file.parent / given).resolve() if given else store.DEFAULT_ROOT
+    for env in sorted({c.environment for c in catalogue.courses}):
+        if store.ImageStore(root).current(env) is None:
+            click.echo(f"warning: environment {env} has no image yet: `ailys image build {env}`", err=True)
+    socket = podman_socket(catalogue)
+    if podman_answers(socket):
+        return None
+    socket.parent.mkdir(parents=True, exist_ok=True)
+    socket.unlink(missing_ok=True)  # left by a service that was killed
+    podman = start(podman_launch(catalogue, store.podman_env(root)))
+    (catalogue.data_dir / "podman.pid").write_text(f"{podman.pid}\n")
+    try:
+        wait_for_podman(socket, timeout=60, alive=lambda: podman.poll() is None)
+    except (RuntimeError, TimeoutError) as err:
+        _stop_podman(catalogue, podman)
+        raise click.ClickException(f"{err}; see {catalogue.data_dir / 'logs' / 'podman.log'}") from None
+    return podman
+
+
+def _stop_podman(catalogue: Catalogue, podman: subprocess.Popen | None) -> None:
+    """Stop the service by its PID; the containers it started have been stopped by the hub."""
+    if podman is not None and podman.poll() is None:
+        podman.terminate()
+        try:
+            podman.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            podman.kill()
+    (catalogue.data_dir / "podman.pid").unlink(missing_ok=True)
+
+
 def _has_account(name: str) -> bool:
     try:
         pwd.getpwnam(name)
@@ -239,6 +291,7 @@ def up(site: str) -> None:
     if catalogue.site.spawner.kind == "slurm":
         _check_slurm(catalogue)
     secrets = load_secrets(data)
+    podman = _start_podman(catalogue) if catalogue.site.spawner.kind == "docker" else None
     logins = (
         ensure_demo_logins(secrets, catalogue.people()) if catalogue.site.authentication.demo_accounts else {}
     )
@@ -275,6 +328,7 @@ def up(site: str) -> None:
         proxy.terminate()
         proxy.wait()
         (data / "proxy.pid").unlink(missing_ok=True)
+        _stop_podman(catalogue, podman)  # last: the hub stopped the containers through it
 
 
 def _say_up(catalogue: Catalogue, secrets: Secrets, logins: dict[str, str]) -> None:
@@ -315,6 +369,17 @@ def down(site: str) -> None:
         except ProcessLookupError:
             pass
         pid_file.unlink()
+    podman_pid = catalogue.data_dir / "podman.pid"
+    if podman_pid.exists():  # once the hub has stopped the containers through it
+        deadline = time.monotonic() + 120
+        while _hub_answers(catalogue) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        try:
+            os.kill(int(podman_pid.read_text()), signal.SIGTERM)
+            click.echo("podman service stopped")
+        except ProcessLookupError:
+            pass
+        podman_pid.unlink(missing_ok=True)
 
 
 @main.group()
@@ -434,6 +499,12 @@ main.add_command(
 )
 main.add_command(
     _LazyCommand("grades", "grading.export:grades", "Export a course's grades (Moodle CSV and JSON).")
+)
+main.add_command(
+    _LazyCommand("energy", "footprint.cli:energy", "Energy and CO2 of sessions and grading runs (report).")
+)
+main.add_command(
+    _LazyCommand("image", "images.cli:image", "Course environments: build, list and check their images.")
 )
 
 

@@ -76,6 +76,41 @@ def hub_launch(catalogue: Catalogue) -> Launch:
     return Launch(argv, env, catalogue.data_dir, catalogue.data_dir / "logs" / "hub.log")
 
 
+def podman_socket(catalogue: Catalogue) -> Path:
+    return catalogue.data_dir / catalogue.site.spawner.docker.socket
+
+
+def podman_launch(catalogue: Catalogue, podman_env: dict[str, str]) -> Launch:
+    """podman's Docker-compatible service for a docker site's containers, on the site's socket,
+    with the image store's config and storage (``podman_env``: images.store.podman_env). It only
+    serves the API: containers outlive it, and a restarted service finds them in the store."""
+    socket = podman_socket(catalogue)
+    argv = ["podman", "system", "service", "--time=0", f"unix://{socket}"]
+    env = {**os.environ, **podman_env}
+    return Launch(argv, env, catalogue.data_dir, catalogue.data_dir / "logs" / "podman.log")
+
+
+def podman_answers(socket: Path) -> bool:
+    try:
+        transport = httpx.HTTPTransport(uds=str(socket))
+        with httpx.Client(transport=transport, timeout=2) as client:
+            return client.get("http://podman/_ping").status_code == 200
+    except (httpx.HTTPError, OSError):
+        return False
+
+
+def wait_for_podman(socket: Path, timeout: float = 60, alive=lambda: True) -> None:
+    """Wait until podman's service answers on ``socket``; raise if ``alive()`` turns false first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("podman's service exited while starting")
+        if podman_answers(socket):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"podman's service did not answer on {socket} within {timeout} s")
+
+
 def hub_url(catalogue: Catalogue) -> str:
     listen = catalogue.site.listen
     return f"http://{listen.ip}:{listen.port}{listen.base_url}"

@@ -13,6 +13,7 @@ INSTRUCTOR = "instructor-"  # role of its instructors (hub_config/appliers/acces
 GRADING = "grading-"  # hub service of its formgrader (grading/service.py), staff of that course only
 EXCHANGE_SERVICE = "exchange"  # the assignment exchange (grading/exchange/service.py)
 GALLERY_SERVICE = "gallery"  # the Voilà demo gallery (gallery/)
+FOOTPRINT_SERVICE = "footprint"  # energy and CO2 pages, sampling, collection (footprint/service.py)
 SYNC_SERVICE = "course-sync"  # keeps hub groups equal to courses/ (hub_config/sync.py)
 CLI_SERVICE = "ailys-cli"  # the token `ailys up` and `ailys down` use (hub_config/appliers/services.py)
 CULLER_SERVICE = "idle-culler"  # jupyterhub-idle-culler (hub_config/appliers/culler.py)

@@ -32,7 +32,23 @@ def course_profile(course: Course, default_partition: str | None) -> dict:
         "memory": r.memory,
         "gpus": r.gpus,
         "walltime": r.walltime,
+        "environment": course.environment,  # images/<environment>/: the container or HPC image
     }
+
+
+def energy_per_hour(course: Course, energy, partition: str | None) -> dict:
+    """The launch form's estimate of a course's resources (cores, memory, GPUs) used in full for an
+    hour: {"wh": ..., "wh_low", "wh_high", "co2_g"}, from the site's energy settings for the
+    partition's hardware (None: the hub host's, for containers). The model is
+    footprint/model.py's, imported here only: one arithmetic for the form and the records (it is
+    pure, standard library only, and imports nothing of hub_config's)."""
+    from footprint.model import carbon_g, factors_for, hourly_energy_wh
+
+    r = course.resources
+    factors = factors_for(energy, partition)
+    wh = hourly_energy_wh(r.cpus, r.memory / 1024**3, r.gpus, factors)
+    co2 = carbon_g(wh, factors)
+    return {"wh": wh.value, "wh_low": wh.low, "wh_high": wh.high, "co2_g": co2.value}
 
 
 def _launch_order(course: Course, today: dt.date) -> tuple:
@@ -50,7 +66,16 @@ def profiles_for(
     """{slug: profile} of the courses whose learner or staff group is among ``groups``."""
     mine = [c for c in catalogue.courses if {c.learner_group, c.staff_group} & set(groups)]
     return {
-        c.slug: course_profile(c, default_partition)
+        c.slug: {
+            **course_profile(c, default_partition),
+            "energy_wh_per_hour": energy_per_hour(
+                c,
+                catalogue.site.energy,
+                (c.resources.partition or default_partition)
+                if catalogue.site.spawner.kind == "slurm"
+                else None,
+            ),
+        }
         for c in sorted(mine, key=lambda c: _launch_order(c, today))
     }
 

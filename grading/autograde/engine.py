@@ -60,6 +60,9 @@ class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Local workers: per graded submission {"student", "cpu_s", "start", "end"} (epoch seconds),
+    # for the energy records (footprint/autograde.py).
+    usage: list[dict] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -134,6 +137,11 @@ def grade_local(
         if progress:
             progress(outcome)
 
+    def taken(result: dict) -> dict:
+        if "usage" in result:
+            summary.usage.append({"student": result["key"], **result.pop("usage")})
+        return result
+
     workers_ = Workers(workers, list(settings.preload), settings.user, log=settings.work_dir / "workers.log")
     try:
         pending = 0
@@ -149,10 +157,10 @@ def grade_local(
             workers_.submit(job)
             pending += 1
             while not workers_.results.empty():  # record what finished while we prepared
-                done(record_result(course, assignment, workers_.results.get()))
+                done(record_result(course, assignment, taken(workers_.results.get())))
                 pending -= 1
         while pending:
-            done(record_result(course, assignment, workers_.results.get()))
+            done(record_result(course, assignment, taken(workers_.results.get())))
             pending -= 1
     finally:
         workers_.close()

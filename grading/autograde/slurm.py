@@ -62,13 +62,15 @@ def batch_script(root: Path, count: int) -> str:
     )
 
 
-def sbatch_argv(root: Path, count: int, settings: Settings, grading, user: str | None) -> list[str]:
+def sbatch_argv(
+    root: Path, count: int, settings: Settings, grading, user: str | None, name: str = "ailys-grade"
+) -> list[str]:
     minutes = max(1, -(-(settings.total_timeout + 120) // 60))  # the submission's limit, plus start-up
     argv = [
         "sbatch",
         "--parsable",
         f"--array=0-{count - 1}%{grading.throttle}",
-        "--job-name=ailys-grade",
+        f"--job-name={name}",  # footprint/sacct.py reads the course and assignment from it
         "--cpus-per-task=1",
         f"--mem={(settings.memory + 1024**3) // 1024**2}M",
         f"--time={minutes}",
@@ -136,7 +138,10 @@ def _run_array(course, assignment, settings, grading, root: Path, jobs, env, don
         for path in (root, root / "results", root / "logs", root / "jobs.json", root / "task.sh"):
             os.chown(path, *owner)
         root.chmod(0o700)  # the grading account only: other accounts' jobs read nothing here
-    argv = sbatch_argv(root, len(jobs), settings, grading, settings.user)
+    # the energy records' course and assignment (footprint/sacct.py); the nbgrader course id is the slug
+    slug = course.coursedir.course_id
+    name = f"ailys-grade-{slug}/{assignment}" if slug else "ailys-grade"
+    argv = sbatch_argv(root, len(jobs), settings, grading, settings.user, name)
     submitted = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     if submitted.returncode != 0:
         for job in jobs:

@@ -15,6 +15,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -66,6 +67,7 @@ class Workers:
                 break
             if process is None or process.poll() is not None:
                 process = self._start()
+            began, cpu = time.time(), _tree_cpu(process.pid)
             try:
                 process.stdin.write(json.dumps(asdict(job)) + "\n")
                 process.stdin.flush()
@@ -73,6 +75,12 @@ class Workers:
                 result = json.loads(line) if line else None
             except (OSError, ValueError):
                 result = None
+            if isinstance(result, dict):  # the task's CPU time, for its energy record (footprint/)
+                result["usage"] = {
+                    "cpu_s": max(0.0, _tree_cpu(process.pid) - cpu),
+                    "start": began,
+                    "end": time.time(),
+                }
             if result is None:
                 code = process.poll()
                 result = {"key": job.key, "error": f"the grading worker ended unexpectedly (exit {code})"}
@@ -97,6 +105,16 @@ class Workers:
                 process.wait()
         if self.log is not subprocess.DEVNULL:
             self.log.close()
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a worker and its kernels so far (/proc; 0 where it cannot be read)."""
+    from footprint.sampler import process_tree_cpu_seconds
+
+    try:
+        return process_tree_cpu_seconds(pid)
+    except OSError:
+        return 0.0
 
 
 def _group(user: str | None) -> int | None:

@@ -14,6 +14,7 @@ from .access import apply_groups_and_roles
 from .auth import apply_auth
 from .culler import apply_culler
 from .exchange import apply_exchange
+from .footprint import apply_footprint
 from .gallery import apply_gallery
 from .grading import apply_grading
 from .network import apply_network
@@ -32,5 +33,6 @@ def apply_all(c: Config, catalogue: Catalogue, secrets: Secrets) -> Config:
     apply_exchange(c, catalogue)  # after apply_spawner: adds to Spawner.environment
     apply_culler(c, catalogue.site)
     apply_gallery(c, catalogue)
+    apply_footprint(c, catalogue)
     apply_grading(c, catalogue)
     return c

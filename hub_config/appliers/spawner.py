@@ -52,6 +52,10 @@ def singleuser_args(extensions: dict[str, bool] = LEARNER_SERVER_EXTENSIONS) -> 
 LEARNER_JUPYTER_CONFIG = Path(sys.prefix) / "share" / "ailys-hub" / "jupyter-config" / "learner"
 
 
+# The Python of every course image (images.IMAGE_PREFIX/bin/python3; spawners/slurm/container.py).
+IMAGE_PYTHON = "/opt/ailys-env/bin/python3"
+
+
 def apply_spawner(c: Config, catalogue: Catalogue) -> None:
     spawner = catalogue.site.spawner
     c.Spawner.start_timeout = spawner.effective_start_timeout
@@ -66,6 +70,10 @@ def apply_spawner(c: Config, catalogue: Catalogue) -> None:
     c.JupyterHub.cleanup_servers = False
     if spawner.kind == "slurm":
         _slurm(c, catalogue)
+    elif spawner.kind == "docker":
+        from .docker import apply_docker  # it imports this module's singleuser_cmd
+
+        apply_docker(c, catalogue)
     else:
         _local(c, catalogue)
 
@@ -90,6 +98,13 @@ def _slurm(c: Config, catalogue: Catalogue) -> None:
     c.SlurmSpawner.exec_prefix = slurm.exec_prefix
     c.SlurmSpawner.slurm_command_timeout = slurm.command_timeout
     c.SlurmSpawner.min_uid = catalogue.site.spawner.min_uid
+    # The server in the course's HPC image (spawners/slurm/container.py), or in this environment.
+    c.SlurmSpawner.container = slurm.container
+    c.SlurmSpawner.ch_run = str(slurm.ch_run)
+    # In the image too, jupyterhub-singleuser less its slow import (SINGLEUSER_MAIN), by the image's Python.
+    c.SlurmSpawner.container_cmd = singleuser_cmd(IMAGE_PYTHON)
+    if slurm.image_store:
+        c.SlurmSpawner.image_store = str((catalogue.site_file.parent / slurm.image_store).resolve())
     if slurm.trainees:  # a trainee's account is made at their first start (hub_config/provision.py)
         c.SlurmSpawner.provision_command = hub_command(slurm.trainees, catalogue.site_file)
     # Not Spawner.ip: the job reports the node it runs on, and the hub reaches it there.

@@ -15,10 +15,12 @@ from pydantic import (
     model_validator,
 )
 
+from .energy import Energy
 from .people import Authentication, Retention, Smtp
 from .types import (
     DEFAULT_MAX_WALLTIME,
     RESERVED_ACCOUNTS,
+    Bytes,
     CourseKind,
     Port,
     Seconds,
@@ -200,6 +202,33 @@ class SlurmSettings(Strict):
         description="Accounts on the cluster for trainees of short courses, made at their first start. "
         "None: every person needs an account made by the administrators (or the directory) first.",
     )
+    container: Literal["none", "charliecloud"] = Field(
+        "none",
+        description="none: the learner's server runs in the hub's own environment, which the nodes reach "
+        "at the same path; charliecloud: inside the HPC image (SquashFS) of the course's environment, "
+        "run by ch-run on the node with the learner's home bound at its own path (homes under /home, "
+        "or /tmp for test clusters). A course whose image is not built yet is refused before anything "
+        "is submitted, naming `ailys image build ENV`. docs/slurm-containers.md.",
+    )
+    image_store: Path | None = Field(
+        None,
+        description="With container charliecloud: the image store (`ailys image build`) whose SquashFS "
+        "images the nodes run, relative to this file unless absolute. It must be a path every node "
+        "reads at the same place (on Mesolys, a shared file system). Default: the store's default, "
+        "var/images of the checkout.",
+    )
+    ch_run: Path = Field(
+        Path("/usr/bin/ch-run"),
+        description="With container charliecloud: ch-run on the nodes (Debian's charliecloud-runtime, "
+        "built with SquashFUSE).",
+    )
+
+    @field_validator("ch_run")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        if not path.is_absolute():
+            raise ValueError("must be an absolute path: the batch script runs it on the node")
+        return path
 
     @field_validator("exec_prefix")
     @classmethod
@@ -207,6 +236,50 @@ class SlurmSettings(Strict):
         if prefix and "{username}" not in prefix:
             raise ValueError("must contain {username}, the learner the command runs as")
         return prefix
+
+
+class DockerSettings(Strict):
+    """Learner servers as containers (one VM for a short course), through spawners/docker/: each
+    course's environment image (images/, `ailys image build`) run by podman, whose Docker-compatible
+    API DockerSpawner talks to (docs/containers.md)."""
+
+    socket: Path = Field(
+        Path("podman/podman.sock"),
+        description="Unix socket of the podman service (`podman system service`) the hub talks to, "
+        "relative to data_dir unless absolute; `ailys up` starts the service there and stops it.",
+    )
+    image_store: Path | None = Field(
+        None,
+        description="Folder of the image store (`ailys image build`: podman's storage and config, the "
+        "index of built images), relative to this file unless absolute. Default: the store's "
+        "default, var/images of the checkout, where `ailys image build` puts them.",
+    )
+    network: Literal["host"] = Field(
+        "host",
+        description="Network of the containers. host: the host's own network, as a local process; the "
+        "server listens on 127.0.0.1 on a free port the spawner picks, and reaches the hub and the "
+        "exchange on 127.0.0.1, with no address translation (the fastest start here; "
+        "docs/containers.md says what it shares). The only mode in this version.",
+    )
+    home_root: Path = Field(
+        Path("homes"),
+        description="Folder of the learners' homes, relative to data_dir unless absolute: the same "
+        "homes as the local kind (<home_root>/<name>, mode 0700, owned by the learner's uid), bound "
+        "into the container at the same path.",
+    )
+    pids_limit: int = Field(
+        1024,
+        ge=64,
+        le=65536,
+        description="Processes (and threads) a container may run at once: a fork bomb stops there, "
+        "not at the machine's limit.",
+    )
+    tmp_size: Bytes = Field(
+        256 * 1024**2,
+        gt=0,
+        description="Size of the container's /tmp (in memory, counted in the course's memory limit); "
+        "the image itself is read-only.",
+    )
 
 
 # The start timeout of a kind when the site sets none: a Slurm job may wait in the queue.
@@ -219,13 +292,13 @@ class SpawnerSettings(Strict):
     kind: Literal["local", "slurm", "docker"] = Field(
         "local",
         description="local: a process on this host (the embedded default); slurm: a Slurm job "
-        "(Mesolys); docker: a container.",
+        "(Mesolys); docker: a container of the course's environment image, on podman.",
     )
     start_timeout: Seconds | None = Field(
         None,
         gt=0,
         description="Time a server may take to start, queue wait included. Default: 2m for local, "
-        "30m for slurm (a busy partition may need more: set it per site).",
+        "30m for slurm (a busy partition may need more: set it per site), 5m for docker.",
     )
     http_timeout: Seconds = Field(60, description="Time a started server may take to answer HTTP.")
     poll_interval: Seconds = Field(
@@ -253,15 +326,7 @@ class SpawnerSettings(Strict):
     )
     local: LocalSpawner = Field(default_factory=LocalSpawner, description="Settings of the local kind.")
     slurm: SlurmSettings = Field(default_factory=SlurmSettings, description="Settings of the slurm kind.")
-
-    @field_validator("kind")
-    @classmethod
-    def _kind_available(cls, kind: str) -> str:
-        if kind == "docker":
-            raise ValueError(
-                "spawner kind 'docker' is not available in this version yet; use 'local' or 'slurm'"
-            )
-        return kind
+    docker: DockerSettings = Field(default_factory=DockerSettings, description="Settings of the docker kind.")
 
     @field_validator("max_walltime", mode="before")
     @classmethod
@@ -421,6 +486,7 @@ class Site(Strict):
     exchange: Exchange = Field(default_factory=Exchange)
     grading: Grading = Field(default_factory=Grading)
     formgraders: Formgraders = Field(default_factory=Formgraders)
+    energy: Energy = Field(default_factory=Energy)
 
     @field_validator("exchange")
     @classmethod

@@ -9,6 +9,8 @@ One module per job:
 - ``words.py``: what learners read: resources, why a job is pending, why it ended (pure);
 - ``batch.py``: the batch script, from templates/slurm-job.sh.j2 (pure);
 - ``launcher.py``: the job's first process (standard library only): free port, report, exec the server;
+- ``container.py``: with ``container = "charliecloud"``, the server inside the course's HPC image
+  (ch-run, the learner's home bound in), and the look-up of that image in the image store;
 - ``port_report.py``: the hub's handler of that report, installed by ``install_port_handler()``;
 - ``errors.py``: ``SlurmSpawnError``, a refusal the learner reads as it is.
 

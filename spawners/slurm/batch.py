@@ -11,6 +11,7 @@ import jinja2
 
 from hub_config.units import slurm_megabytes, slurm_time
 
+from .container import Charliecloud
 from .errors import SlurmSpawnError
 from .request import SBATCH_WORD, Launch
 
@@ -34,9 +35,11 @@ def render_batch_script(
     environment: dict[str, str],
     python: str,
     command: list[str],
+    container: Charliecloud | None = None,
 ) -> str:
     """The script sbatch reads: ``launch``'s resources, the job's whole ``environment``, then the
-    launcher, run by ``python``, which becomes ``command`` (the server)."""
+    launcher, run by ``python``, which becomes ``command`` (the server); with ``container``, both
+    inside the course's image, run by ch-run (``python`` and ``command`` are then the image's)."""
     for what, value in (("home", home), ("output file", output)):
         if not value or any(c.isspace() for c in value):
             raise _config_error(f"the {what} {value!r} has spaces, which sbatch cannot take.")
@@ -71,4 +74,5 @@ def render_batch_script(
         python=python,
         launcher=LAUNCHER.read_text(),
         command=command,
+        container=container,
     )

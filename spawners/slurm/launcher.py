@@ -9,7 +9,8 @@ it directly.
 
 Standard library only: it runs with whatever Python the job has, inside any course image. The batch
 script (spawners/templates/slurm-job.sh.j2) carries its source and runs it with ``python -c``, so no
-path of the hub's tree needs to exist on the node.
+path of the hub's tree needs to exist on the node, nor be bound into the image (spawners/slurm/
+container.py: under ch-run, this is the image's Python, and the server the image's).
 """
 
 import json

@@ -41,6 +41,7 @@ class Launch:
     memory: int  # bytes
     gpus: int
     walltime: int  # seconds
+    environment: str | None = None  # images/<environment>/ of the course, when its profile names one
 
 
 def _whole_number(text: str) -> int:
@@ -141,4 +142,4 @@ def resolve(options: dict, profiles: dict[str, dict]) -> Launch:
             raise SlurmSpawnError(
                 f"Course {slug} is misconfigured: {key} {name!r}.", reason="config", status_code=500
             )
-    return Launch(course=slug, title=p["title"], **names, **values)
+    return Launch(course=slug, title=p["title"], **names, **values, environment=p.get("environment"))

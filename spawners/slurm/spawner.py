@@ -17,12 +17,22 @@ from pathlib import Path
 
 import jinja2
 from jupyterhub.spawner import Spawner
-from traitlets import Callable, Dict, Float, Integer, List, Unicode, default, observe, validate
+from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, default, observe, validate
 
 from ..accounts import SystemAccountGuard
 from ..ready import answers
 from .batch import render_batch_script
 from .client import JobStatus, QueuePlace, SlurmClient, has_ended
+from .container import (
+    IMAGE_JUPYTER_CONFIG,
+    IMAGE_PATH,
+    IMAGE_PYTHON,
+    IMAGE_SINGLEUSER,
+    RUNTIMES,
+    Charliecloud,
+    charliecloud,
+    current_image,
+)
 from .errors import SlurmSpawnError
 from .request import RESOURCES, Launch, check_profiles, parse_form, resolve
 from .words import end_of_job, format_resource, pending_message
@@ -53,7 +63,8 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         help="Called with the user's group names (list of str), returns the courses they may start: "
         "{course_slug: {'title': str, 'partition': str|None, 'account': str|None, 'qos': str|None, "
         "'reservation': str|None, 'cpus': int, 'memory': int bytes, 'gpus': int, 'walltime': int "
-        "seconds}}, in the order the launch form lists them (the first is the default). The values "
+        "seconds, 'environment': str (images/<environment>/, for container)}}, in the order the "
+        "launch form lists them (the first is the default). The values "
         "are both the defaults and the limits of a request; the four resources are required, the "
         "Slurm names optional. Called on each form and each start, so a new course needs no restart.",
     ).tag(config=True)
@@ -149,8 +160,9 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         help="Jinja2 template file of the batch script. Its context: job_name, comment, partition, "
         "account, qos, reservation, cpus, memory_mb, gpus, time_limit (D-HH:MM:SS), home, output, "
         "environment (sorted name, value pairs), python (job_python), launcher (the source of "
-        "spawners/slurm/launcher.py) and command (the server's argv list); filters sh (shell-quote) "
-        "and sh_join.",
+        "spawners/slurm/launcher.py), command (the server's argv list) and container (None, or the "
+        "ch-run line's ch_run, image, home, binds and home_tmpfs: spawners/slurm/container.py); "
+        "filters sh (shell-quote) and sh_join.",
     ).tag(config=True)
 
     form_template = Unicode(
@@ -209,6 +221,35 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
     def _job_python_default(self):
         first = self.cmd[0] if self.cmd else ""
         return first if os.path.isabs(first) and Path(first).name.startswith("python") else sys.executable
+
+    container = Enum(
+        list(RUNTIMES),
+        default_value="none",
+        help="Where the learner's server runs on the node. none: in the hub's environment (job_python, "
+        "cmd), which the nodes must reach at the same path; charliecloud: inside the HPC image "
+        "(SquashFS) of the course's environment, run by ch-run with the learner's home bound in "
+        "(spawners/slurm/container.py). A course whose image is not built is refused before submitting.",
+    ).tag(config=True)
+
+    image_store = Unicode(
+        "",
+        help="Root of the image store (images/store.py) whose HPC images the nodes run, at a path "
+        "every node reads (on Mesolys, a shared file system). Empty: the store's default, "
+        "var/images of the checkout.",
+    ).tag(config=True)
+
+    ch_run = Unicode(
+        "/usr/bin/ch-run",
+        help="ch-run on the nodes (Debian's charliecloud-runtime, built with SquashFUSE), for container "
+        "charliecloud.",
+    ).tag(config=True)
+
+    container_cmd = List(
+        Unicode(),
+        default_value=[IMAGE_SINGLEUSER],
+        help="The server's command inside the image (Spawner.args follow), for container charliecloud. "
+        "The hub's configuration gives the one of the hub's own servers, run by the image's Python.",
+    ).tag(config=True)
 
     # --- state saved in the hub's database ---------------------------------------------------------
 
@@ -296,7 +337,14 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         for slug, p in self._profiles().items():
             limits = ", ".join(format_resource(k, int(p[k])) for k in RESOURCES if k != "gpus" or p[k])
             courses.append(
-                {"slug": slug, "title": p["title"], "limits": limits, "partition": p.get("partition")}
+                {
+                    "slug": slug,
+                    "title": p["title"],
+                    "limits": limits,
+                    "partition": p.get("partition"),
+                    # hub_config/profiles.py: the course's resources used in full for an hour
+                    "energy": p.get("energy_wh_per_hour"),
+                }
             )
         env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
         template = env.from_string(Path(self.form_template).read_text())
@@ -414,9 +462,21 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         )
         env.update({k: v for k, v in self._command_env().items() if k.startswith("SLURM_")})
         env.pop("JPY_API_TOKEN", None)  # JupyterHub's pre-0.7 name of the token: nothing reads it
+        if self.container != "none":  # the image's programs and learner config, not the hub's
+            env.update(PATH=IMAGE_PATH, JUPYTER_CONFIG_PATH=IMAGE_JUPYTER_CONFIG)
         return env
 
-    def batch_script(self, launch: Launch, account: pwd.struct_passwd, environment: dict[str, str]) -> str:
+    def container_for(self, image: Path | None, account: pwd.struct_passwd) -> Charliecloud | None:
+        """The ch-run line of a server in ``image`` (None: no container)."""
+        return charliecloud(self.ch_run, image, account.pw_dir) if image else None
+
+    def batch_script(
+        self,
+        launch: Launch,
+        account: pwd.struct_passwd,
+        environment: dict[str, str],
+        container: Charliecloud | None = None,
+    ) -> str:
         home = account.pw_dir
         return render_batch_script(
             self.batch_template,
@@ -426,8 +486,9 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
             job_name=self.job_name_template.format(course=launch.course),
             comment=self.job_comment_template.format(course=launch.course),
             environment=environment,
-            python=self.job_python,
-            command=[*self.cmd, *self.get_args()],
+            python=IMAGE_PYTHON if container else self.job_python,
+            command=[*(self.container_cmd if container else self.cmd), *self.get_args()],
+            container=container,
         )
 
     # --- start, poll, stop ---------------------------------------------------------------------------
@@ -449,11 +510,18 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         loop = asyncio.get_running_loop()
         began = loop.time()
         launch = self._resolve(self.user_options or {})
+        # Before anything is made or submitted: a course whose image is not built is refused.
+        image = (
+            current_image(self.image_store or None, launch.environment, launch.course)
+            if self.container == "charliecloud"
+            else None
+        )
         account = await self._learner_account(launch.course)
+        container = self.container_for(image, account)
         await self._cancel_leftovers()
         self.port = 0
         self._port_event.clear()
-        script = self.batch_script(launch, account, self.job_environment(account))
+        script = self.batch_script(launch, account, self.job_environment(account), container)
         self.log.debug(
             "Batch script for %s:\n%s", self.user.name, re.sub(r"(TOKEN=)\S+", r"\1<secret>", script)
         )
@@ -467,12 +535,13 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
             format_resource(k, getattr(launch, k)) for k in RESOURCES if k != "gpus" or launch.gpus
         )
         self.log.info(
-            "Submitted Slurm job %s for %s: course %s, partition %s, %s",
+            "Submitted Slurm job %s for %s: course %s, partition %s, %s%s",
             job_id,
             self.user.name,
             launch.course,
             launch.partition or "(default)",
             resources,
+            f", in image {container.image}" if container else "",
         )
         self._progress.job_id = job_id
         self._progress.stage = "queued"

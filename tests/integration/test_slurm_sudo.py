@@ -353,12 +353,18 @@ def start_server(hub: RunningHub, cluster: SlurmCluster, name: str) -> tuple[htt
     return client, jobs[0]
 
 
-def job_process(job_id: str) -> psutil.Process:
-    """The job's server process (exec'd by the batch script, then by the launcher)."""
+def job_process(job_id: str, cluster: SlurmCluster) -> psutil.Process:
+    """The job's server process (exec'd by the batch script, then by the launcher). Job ids repeat
+    across clusters (another worker's test module may run its own): match the cluster too."""
     for p in psutil.process_iter(["cmdline"]):
         try:
             cmdline = " ".join(p.info["cmdline"] or [])
-            if p.environ().get("SLURM_JOB_ID") == job_id and "jupyterhub.singleuser" in cmdline:
+            env = p.environ()
+            if (
+                env.get("SLURM_JOB_ID") == job_id
+                and env.get("SLURM_CONF") == str(cluster.slurm_conf)
+                and "jupyterhub.singleuser" in cmdline
+            ):
                 return p
         except psutil.Error:
             continue
@@ -416,7 +422,7 @@ def test_a_spawn_runs_as_the_learner_and_answers_through_the_proxy(hub, cluster,
     assert info["UserId"] == f"sudot-ada({ada.pw_uid})", info["UserId"]
     assert info["GroupId"] == f"sudot-ada({ada.pw_gid})", info["GroupId"]
     assert info["JobName"] == "ailys-algo" and info["JobState"] == "RUNNING"
-    process = job_process(job)
+    process = job_process(job, cluster)
     assert process.uids().real == ada.pw_uid and process.gids().real == ada.pw_gid
     assert process.environ()["HOME"] == ada.pw_dir
     assert client.get("/user/sudot-ada/api/status").status_code == 200
@@ -590,7 +596,7 @@ def test_a_trainee_gets_her_account_at_her_first_start(hub, cluster, accounts):
     assert associations(cluster, TRAINEE) == [cluster.accounts[0]]
     info = cluster.job(job)
     assert info["UserId"] == f"{TRAINEE}({tina.pw_uid})" and info["JobName"] == f"ailys-{TRAINEE_COURSE}"
-    process = job_process(job)
+    process = job_process(job, cluster)
     assert process.uids().real == tina.pw_uid and process.environ()["HOME"] == str(home)
     assert process.environ()["SHELL"] == "/bin/bash"  # her terminals open a shell, her login does not
     assert client.get(f"/user/{TRAINEE}/api/status").status_code == 200

@@ -103,6 +103,8 @@ class RunningHub:
             **(site or {}),
         }
         site["gallery"] = {"port": free_port(), **site.get("gallery", {})}  # the demo gallery service
+        energy = site.get("energy", {})  # the footprint service
+        site["energy"] = {**energy, "service": {"port": free_port(), **energy.get("service", {})}}
         # one formgrader per course with assignments, on consecutive ports from this one
         site["formgraders"] = {"port": free_ports(max(1, len(courses))), **site.get("formgraders", {})}
         self.site_file = self.root / "test.yaml"

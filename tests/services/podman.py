@@ -6,6 +6,10 @@ No registry is reachable here, so a container's root filesystem is a folder the 
 other home. Settings that these machines need (../shared/notes/real-services.md): runc (crun
 refuses the hybrid cgroups), cgroupfs (no systemd), ulimits below what root may raise here.
 Containers run in the foreground with --rm and are removed by name if a run is cut short.
+
+``PodmanService`` is podman's Docker-compatible service (`podman system service`) on a socket of
+its own, on the image store of `ailys image build` (images.store.podman_env), for DockerSpawner:
+started and stopped by PID, the containers of a test's learners removed by their label.
 """
 
 from __future__ import annotations
@@ -133,3 +137,74 @@ def podman_for_tests():
         yield podman
     finally:
         podman.stop()
+
+
+class PodmanService:
+    """podman's Docker-compatible service (`podman system service`) on a socket of its own, with
+    the image store's config and storage (images.store.podman_env): what DockerSpawner talks to.
+    Started and stopped by PID; the containers of the test's learners are removed by label."""
+
+    def __init__(self, store_root: Path):
+        from images.store import podman_env
+
+        self.dir = Path(tempfile.mkdtemp(prefix="ailys-podman-service-"))
+        self.socket = self.dir / "podman.sock"
+        self.env = {**os.environ, **podman_env(store_root)}
+        self.log = self.dir / "podman.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> PodmanService:
+        from hub_config.launch import wait_for_podman
+
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for_podman(self.socket, timeout=60, alive=lambda: self.proc.poll() is None)
+        return self
+
+    def podman(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """The podman command line on the same store (what an administrator would type)."""
+        return subprocess.run(
+            ["podman", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def containers(self, user: str) -> list[dict]:
+        """The containers (running or not) of a learner, as `podman ps --all` lists them."""
+        import json
+
+        done = self.podman("ps", "--all", "--format=json", f"--filter=label=ailys-hub.user={user}")
+        return json.loads(done.stdout or "[]")
+
+    def remove_containers(self, users: list[str]) -> None:
+        for user in users:
+            for c in self.containers(user):
+                self.podman("rm", "--force", "--time=0", c["Id"])
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def podman_service_for_tests(store_root: Path | None = None):
+    """The service for a module, on the image store (default: images.store.DEFAULT_ROOT, where
+    tests.services.images.course_image builds): skipped loudly on a laptop without podman, failed in CI."""
+    missing = Podman.missing_programs()
+    need(not missing, f"podman is not installed (missing {', '.join(missing)}; apt-get install podman runc)")
+    need(os.geteuid() == 0, "the container tests run podman as root (rootful), with learners' uids inside")
+    from images.store import DEFAULT_ROOT
+
+    service = PodmanService(store_root or DEFAULT_ROOT)
+    try:
+        yield service.start()
+    finally:
+        service.stop()

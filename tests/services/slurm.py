@@ -89,6 +89,16 @@ MARIADB_CACHE = CHECKOUT / "var" / "cache" / "mariadb"
 _CLIENT_VARIABLE = re.compile(r"^(SLURM|SBATCH|SALLOC|SRUN|SQUEUE|SINFO|SACCT|SACCTMGR|SCONTROL|SCANCEL)_")
 
 
+def open_fuse_to_users() -> None:
+    """/dev/fuse readable and writable by everyone, as Debian's udev rule makes it (fuse3's
+    60-fuse.rules): learners' jobs run the course image with ch-run, which mounts its SquashFS
+    through /dev/fuse as the learner (spawners/slurm/container.py). These machines run no udev, so
+    /dev/fuse stays 0600 root until this."""
+    fuse = Path("/dev/fuse")
+    if fuse.exists() and stat.S_IMODE(fuse.stat().st_mode) != 0o666:
+        fuse.chmod(0o666)
+
+
 class SlurmClusterError(RuntimeError):
     """A daemon of the test cluster did not start; the message ends with its log."""
 
@@ -383,6 +393,7 @@ class SlurmCluster:
             key.write_bytes(secrets.token_bytes(128))
         key.chmod(0o400)
         self._make_gpu_devices()
+        open_fuse_to_users()
         db_password = secrets.token_hex(16)
         context = {
             "root": self.root,

@@ -84,6 +84,7 @@ def test_profile_of_a_course(write_catalogue):
         "memory": 3 * GiB,
         "gpus": 0,
         "walltime": 2 * 3600,
+        "environment": "python-ml",  # the schema's default: the image a container session runs
     }
     deep = course_profile(catalogue.course("deep"), "cpu")
     assert (deep["partition"], deep["gpus"], deep["qos"], deep["reservation"]) == (

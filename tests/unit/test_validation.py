@@ -102,7 +102,12 @@ BAD_SITES = [
     ("unsupported database", {**SITE, "database_url": "mysql://x"}, "database_url", "pattern"),
     ("unknown spawner kind", {**SITE, "spawner": {"kind": "kubernetes"}}, "spawner.kind", "local"),
     ("culler every 0", {**SITE, "culler": {"every": "0s"}}, "culler.every", "greater than 0"),
-    ("container spawner not yet", {**SITE, "spawner": {"kind": "docker"}}, "spawner.kind", "not available"),
+    (
+        "container network not host",
+        {**SITE, "spawner": {"kind": "docker", "docker": {"network": "bridge"}}},
+        "spawner.docker.network",
+        "host",
+    ),
     (
         "sudo prefix without the learner",
         {**SITE, "spawner": {"kind": "slurm", "slurm": {"exec_prefix": "sudo -n --"}}},

@@ -1,0 +1,192 @@
+"""Footprint records in the hub's own database (SQLite or PostgreSQL, the URL the hub uses:
+hub_config/appliers/storage.py), in a table of ours, ``ailys_footprint``, made if missing.
+
+One row per session, Slurm job attempt or autograde task, unique by (kind, ref): storing the same
+record again (sacct read again after a hub restart) changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    func,
+    select,
+)
+
+KINDS = ("local", "slurm", "docker", "autograde")
+METHODS = ("measured", "estimate")
+
+metadata = MetaData()
+footprints = Table(
+    "ailys_footprint",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # local | slurm | docker | autograde
+    Column("ref", String(128), nullable=False),  # job id (123, 123_4, 123@<start>), session id
+    Column("who", String(64), nullable=False),
+    Column("course", String(64)),
+    Column("partition", String(64)),
+    Column("start", DateTime(timezone=True)),
+    Column("end", DateTime(timezone=True), index=True),
+    Column("core_hours", Float, nullable=False),
+    Column("core_usage", Float, nullable=False),
+    Column("memory_gb_hours", Float, nullable=False),
+    Column("gpu_hours", Float, nullable=False),
+    Column("energy_wh", Float, nullable=False),
+    Column("energy_wh_low", Float, nullable=False),
+    Column("energy_wh_high", Float, nullable=False),
+    Column("co2_g", Float, nullable=False),
+    Column("co2_g_low", Float, nullable=False),
+    Column("co2_g_high", Float, nullable=False),
+    Column("method", String(16), nullable=False),  # measured | estimate
+    Column("assignment", String(128)),  # autograde: the assignment graded; a run total sums its tasks
+    UniqueConstraint("kind", "ref", name="ailys_footprint_kind_ref"),
+)
+# Sessions the idle culler stopped (footprint/service.py sees them end idle): what it reclaimed.
+idle_stops = Table(
+    "ailys_idle_stop",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ref", String(160), nullable=False, unique=True),  # <user>/<server>@<start>
+    Column("who", String(64), nullable=False),
+    Column("course", String(64)),
+    Column("kind", String(16), nullable=False),
+    Column("end", DateTime(timezone=True), index=True),
+    Column("cores", Float, nullable=False),
+    Column("idle_hours", Float, nullable=False),  # from its last activity to its stop
+    Column("reclaimed_core_hours", Float, nullable=False),  # cores × (its limit - its duration)
+)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    kind: str
+    ref: str
+    who: str
+    course: str | None
+    partition: str | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    core_hours: float
+    core_usage: float
+    memory_gb_hours: float
+    gpu_hours: float
+    energy_wh: float
+    energy_wh_low: float
+    energy_wh_high: float
+    co2_g: float
+    co2_g_low: float
+    co2_g_high: float
+    method: str
+    assignment: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS or self.method not in METHODS:
+            raise ValueError(f"kind {self.kind!r} or method {self.method!r} unknown")
+
+
+_COLUMNS = [f.name for f in fields(Footprint)]
+
+
+def connect(url: str) -> Engine:
+    """An engine on the hub database, with our table created if missing."""
+    engine = create_engine(url)
+    metadata.create_all(engine, tables=[footprints, idle_stops])
+    return engine
+
+
+def _insert(engine: Engine, table: Table = footprints, keys: tuple[str, ...] = ("kind", "ref")):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise ValueError(f"the hub database is SQLite or PostgreSQL, not {engine.dialect.name}")
+    # RETURNING counts the rows inserted: executemany's rowcount is -1 on psycopg.
+    return insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
+
+
+def store(engine: Engine, records: Iterable[Footprint], batch: int = 5000) -> int:
+    """Insert the records not stored yet; return how many were new."""
+    rows = [{**asdict(r), "start": _utc(r.start), "end": _utc(r.end)} for r in records]
+    new = 0
+    with engine.begin() as db:
+        for i in range(0, len(rows), batch):
+            new += len(db.execute(_insert(engine), rows[i : i + batch]).all())
+    return new
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    # SQLite keeps no zone: every moment goes in as UTC.
+    return moment.astimezone(dt.UTC) if moment is not None else None
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    # SQLite gives back naive datetimes: what we stored was UTC.
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def latest_end(engine: Engine, kinds: Iterable[str]) -> dt.datetime | None:
+    """The end of the latest record of these kinds (where `ailys energy collect` goes on from)."""
+    with engine.connect() as db:
+        query = select(func.max(footprints.c.end)).where(footprints.c.kind.in_(list(kinds)))
+        return _aware(db.execute(query).scalar())
+
+
+def read(
+    engine: Engine, course: str | None = None, since: dt.datetime | None = None, who: str | None = None
+) -> list[Footprint]:
+    """Records, oldest first, of one course, one person and/or ending since a moment."""
+    query = select(*(footprints.c[name] for name in _COLUMNS)).order_by(footprints.c.end, footprints.c.id)
+    if course:
+        query = query.where(footprints.c.course == course)
+    if who:
+        query = query.where(footprints.c.who == who)
+    if since:
+        query = query.where(footprints.c.end >= _utc(since))
+    with engine.connect() as db:
+        return [
+            Footprint(**{**row._asdict(), "start": _aware(row.start), "end": _aware(row.end)})
+            for row in db.execute(query)
+        ]
+
+
+@dataclass(frozen=True)
+class IdleStop:
+    ref: str
+    who: str
+    course: str | None
+    kind: str
+    end: dt.datetime
+    cores: float
+    idle_hours: float
+    reclaimed_core_hours: float
+
+
+def store_idle_stop(engine: Engine, stop: IdleStop) -> bool:
+    """Record a session the culler stopped; False when it was recorded already."""
+    row = {**asdict(stop), "end": _utc(stop.end)}
+    with engine.begin() as db:
+        return bool(db.execute(_insert(engine, idle_stops, ("ref",)), [row]).all())
+
+
+def read_idle_stops(engine: Engine, course: str | None = None) -> list[IdleStop]:
+    names = [f.name for f in fields(IdleStop)]
+    query = select(*(idle_stops.c[n] for n in names)).order_by(idle_stops.c.end)
+    if course:
+        query = query.where(idle_stops.c.course == course)
+    with engine.connect() as db:
+        return [IdleStop(**{**row._asdict(), "end": _aware(row.end)}) for row in db.execute(query)]
