@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -413,4 +414,14 @@ class FootprintApp:
             run = lambda: loop.run_in_executor(None, self.collect)  # noqa: E731
             loop.add_callback(run)  # at start: what ended while the hub was down
             PeriodicCallback(run, self.settings.collect_every * 1000).start()
+
+        # The hub stops its services one after another at shutdown (SIGINT, then SIGTERM): stop at
+        # once, without waiting for a sacct read still running in its thread (records are idempotent,
+        # the next start reads it again).
+        def stop(*_) -> None:
+            loop.asyncio_loop.call_soon_threadsafe(loop.stop)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
         loop.start()
+        os._exit(0)

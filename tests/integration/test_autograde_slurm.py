@@ -154,11 +154,19 @@ def test_a_task_lost_with_its_node_is_requeued_once(cluster, grader, work_dir, t
             if out[:1] == ["RUNNING"] and len(out) == 2:
                 node = out[1]
                 doomed = []  # the node's slurmd, and the task with its slurmstepd: a node that vanishes
-                for p in psutil.process_iter(["cmdline", "username"]):
+                # Of this cluster only: another worker's test module may run a cluster with a node of
+                # the same name and tasks of the same grading account (its slurmd works in its own
+                # state folder, its tasks carry its SLURM_CONF).
+                for p in psutil.process_iter(["cmdline", "username", "cwd"]):
                     try:
-                        if " ".join(p.info["cmdline"] or []).endswith(f"slurmd -D -N {node}"):
+                        ours = (p.info["cwd"] or "").startswith(f"{cluster.root}")
+                        if ours and " ".join(p.info["cmdline"] or []).endswith(f"slurmd -D -N {node}"):
                             doomed.append(p)
-                        elif p.info["username"] == GRADER and p.environ().get("SLURMD_NODENAME") == node:
+                        elif (
+                            p.info["username"] == GRADER
+                            and p.environ().get("SLURMD_NODENAME") == node
+                            and p.environ().get("SLURM_CONF") == str(cluster.slurm_conf)
+                        ):
                             doomed.append(p)
                             doomed += [a for a in p.parents() if a.name() == "slurmstepd"]
                     except psutil.Error:

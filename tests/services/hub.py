@@ -159,7 +159,8 @@ class RunningHub:
 
     def stop_hub(self, sig=signal.SIGTERM) -> None:
         self.hub.send_signal(sig)
-        self.hub.wait(timeout=30)
+        # JupyterHub stops its services one after another, each given up to 20 s (SIGINT, SIGTERM, SIGKILL)
+        self.hub.wait(timeout=60)
         for child in psutil.process_iter(["cmdline"]):  # its services (culler, sync) go with it
             if str(self.site_file) in " ".join(child.info["cmdline"] or []) or (
                 "jupyterhub_idle_culler" in " ".join(child.info["cmdline"] or [])
