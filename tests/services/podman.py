@@ -20,18 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from images.store import CONTAINERS_CONF  # the settings these machines need, one copy
 from tests.conftest import need
-
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-log_driver = "k8s-file"
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-"""
 
 STORAGE_CONF = """\
 [storage]
