@@ -26,7 +26,11 @@ def local_task_records(
         co2 = carbon_g(wh, factors)
         start = dt.datetime.fromtimestamp(task["start"], dt.UTC)
         records.append(
-            Footprint(
+            Footprint.of(
+                used,
+                wh,
+                co2,
+                "estimate",
                 kind="autograde",
                 ref=f"local:{course}/{assignment}/{task['student']}@{start:%Y-%m-%dT%H:%M:%S.%fZ}",
                 who=who,
@@ -34,17 +38,6 @@ def local_task_records(
                 partition=None,
                 start=start,
                 end=dt.datetime.fromtimestamp(task["end"], dt.UTC),
-                core_hours=used.core_hours,
-                core_usage=used.core_usage,
-                memory_gb_hours=used.memory_gb_hours,
-                gpu_hours=0.0,
-                energy_wh=wh.value,
-                energy_wh_low=wh.low,
-                energy_wh_high=wh.high,
-                co2_g=co2.value,
-                co2_g_low=co2.low,
-                co2_g_high=co2.high,
-                method="estimate",
                 assignment=assignment,
             )
         )

@@ -37,7 +37,11 @@ def footprint_of_job(job: SlurmJob, energy) -> Footprint:
     else:
         wh, method = estimated_energy_wh(usage, factors), "estimate"
     co2 = carbon_g(wh, factors)
-    return Footprint(
+    return Footprint.of(
+        usage,
+        wh,
+        co2,
+        method,
         kind=job.kind,
         ref=job.record_id,
         who=job.user,
@@ -45,17 +49,6 @@ def footprint_of_job(job: SlurmJob, energy) -> Footprint:
         partition=job.partition or None,
         start=job.start,
         end=job.end,
-        core_hours=usage.core_hours,
-        core_usage=usage.core_usage,
-        memory_gb_hours=usage.memory_gb_hours,
-        gpu_hours=usage.gpu_hours,
-        energy_wh=wh.value,
-        energy_wh_low=wh.low,
-        energy_wh_high=wh.high,
-        co2_g=co2.value,
-        co2_g_low=co2.low,
-        co2_g_high=co2.high,
-        method=method,
         assignment=job.assignment,
     )
 

@@ -148,7 +148,11 @@ def footprint_of_meter(meter: Meter, end: float, factors) -> Footprint:
     usage = usage_of(meter.cpu_s, end - meter.started, meter.peak_rss)
     wh = estimated_energy_wh(usage, factors)
     co2 = carbon_g(wh, factors)
-    return Footprint(
+    return Footprint.of(
+        usage,
+        wh,
+        co2,
+        "estimate",
         kind=meter.kind,
         ref=meter.ref,
         who=meter.who,
@@ -156,17 +160,6 @@ def footprint_of_meter(meter: Meter, end: float, factors) -> Footprint:
         partition=None,
         start=dt.datetime.fromtimestamp(meter.started, dt.UTC),
         end=dt.datetime.fromtimestamp(end, dt.UTC),
-        core_hours=usage.core_hours,
-        core_usage=usage.core_usage,
-        memory_gb_hours=usage.memory_gb_hours,
-        gpu_hours=0.0,
-        energy_wh=wh.value,
-        energy_wh_low=wh.low,
-        energy_wh_high=wh.high,
-        co2_g=co2.value,
-        co2_g_low=co2.low,
-        co2_g_high=co2.high,
-        method="estimate",
     )
 
 

@@ -97,6 +97,25 @@ class Footprint:
         if self.kind not in KINDS or self.method not in METHODS:
             raise ValueError(f"kind {self.kind!r} or method {self.method!r} unknown")
 
+    @classmethod
+    def of(cls, usage, wh, co2, method: str, **who) -> Footprint:
+        """The record of ``usage`` (footprint.model.Usage) that cost ``wh`` and ``co2`` (Ranges);
+        ``who``: kind, ref, who, course, partition, start, end and, for grading, assignment."""
+        return cls(
+            **who,
+            core_hours=usage.core_hours,
+            core_usage=usage.core_usage,
+            memory_gb_hours=usage.memory_gb_hours,
+            gpu_hours=usage.gpu_hours,
+            energy_wh=wh.value,
+            energy_wh_low=wh.low,
+            energy_wh_high=wh.high,
+            co2_g=co2.value,
+            co2_g_low=co2.low,
+            co2_g_high=co2.high,
+            method=method,
+        )
+
 
 _COLUMNS = [f.name for f in fields(Footprint)]
 
