@@ -13,8 +13,9 @@ APT_RUN := python3-venv python3-dev build-essential
 # (tests/services/postgres.py), podman with runc (tests/services/podman.py) and slapd
 # (tests/services/ldap.py) for the tests that need them.
 APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
-# Course images (images/, `ailys image build`): a debootstrap base, podman, SquashFS for ch-run.
-APT_IMAGE := debootstrap squashfs-tools squashfuse charliecloud-runtime podman runc
+# Course images (images/, `ailys image build`): a debootstrap base, podman, SquashFS for ch-run
+# (fuse3: fusermount3, with which a learner's ch-run mounts the SquashFS).
+APT_IMAGE := debootstrap squashfs-tools squashfuse fuse3 charliecloud-runtime podman runc
 APT_TEST := chromium $(APT_SLURM) postgresql sudo slapd ldap-utils $(APT_IMAGE)
 ENV ?= python-ml
 PYTEST_ARGS ?=
