@@ -132,12 +132,14 @@ slurm-deps: deps
 
 # --- installation steps ---------------------------------------------------------------------
 
+# Another apt run (a second checkout's make, a CI run beside this one) holds dpkg's lock: wait for it.
 define apt_install
 	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "Please install: $$missing (apt-get install $$missing)"; exit 1; fi; \
 	  echo "apt-get install $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing >/dev/null; \
 	fi
 endef
 

@@ -7,6 +7,8 @@ Standard library only and no import of ours, so that spawners/, gallery/ and gra
 
 from __future__ import annotations
 
+import hashlib
+
 LEARNERS = "course-"  # group of a course's learners
 STAFF = "staff-"  # group of its instructors
 INSTRUCTOR = "instructor-"  # role of its instructors (hub_config/appliers/access.py)
@@ -17,6 +19,10 @@ FOOTPRINT_SERVICE = "footprint"  # energy and CO2 pages, sampling, collection (f
 SYNC_SERVICE = "course-sync"  # keeps hub groups equal to courses/ (hub_config/sync.py)
 CLI_SERVICE = "ailys-cli"  # the token `ailys up` and `ailys down` use (hub_config/appliers/services.py)
 CULLER_SERVICE = "idle-culler"  # jupyterhub-idle-culler (hub_config/appliers/culler.py)
+TEAM = "team-"  # a project team: its hub group, its Unix group and its team account (one name)
+MENTORS = "mentors-"  # hub group of a team's mentors
+TEAM_SERVER = "team-server-"  # role that reaches a team's shared server (members and mentors)
+UNIX_NAME_MAX = 32  # useradd and groupadd refuse longer names
 
 
 def course_group(slug: str) -> str:
@@ -51,3 +57,22 @@ def access_scope(service: str) -> str:
 def service_prefix(service: str, base_url: str = "/") -> str:
     """Where the proxy serves a hub service: ``<base_url>services/<name>/``."""
     return f"{base_url}services/{service}/"
+
+
+def team_name(slug: str, team: str) -> str:
+    """``team-<course>-<team>``: the team's hub group, its Unix group and the Unix and hub account
+    that owns its shared server. Unix names stop at 32 characters, so a longer one keeps its start
+    and ends with a hash of the whole: stable, distinct, and still readable in ``ls -l``."""
+    name = f"{TEAM}{slug}-{team}"
+    if len(name) <= UNIX_NAME_MAX:
+        return name
+    digest = hashlib.sha1(f"{slug}/{team}".encode()).hexdigest()[:8]
+    return f"{name[: UNIX_NAME_MAX - 9].rstrip('-')}-{digest}"
+
+
+def mentor_group(slug: str, team: str) -> str:
+    return f"{MENTORS}{team_name(slug, team)[len(TEAM) :]}"
+
+
+def team_server_role(slug: str, team: str) -> str:
+    return f"{TEAM_SERVER}{team_name(slug, team)[len(TEAM) :]}"

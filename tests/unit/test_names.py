@@ -50,3 +50,16 @@ def test_imports_only_the_standard_library(module):
     }
     assert not any(isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(tree))  # nothing of ours
     assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+
+
+def test_team_names_fit_unix_limits_and_stay_distinct():
+    short = names.team_name("frugal-ml", "vision")
+    assert short == "team-frugal-ml-vision"
+    assert names.mentor_group("frugal-ml", "vision") == "mentors-frugal-ml-vision"
+    assert names.team_server_role("frugal-ml", "vision") == "team-server-frugal-ml-vision"
+    # a 40-character course and a 16-character team: cut to 32, and two such teams stay apart
+    long_a = names.team_name("a" * 40, "vision-team-abcd")
+    long_b = names.team_name("a" * 40, "vision-team-abce")
+    assert len(long_a) == len(long_b) == names.UNIX_NAME_MAX
+    assert long_a != long_b and long_a.startswith("team-aaaa")
+    assert names.team_name("a" * 40, "vision-team-abcd") == long_a  # stable
