@@ -8,19 +8,20 @@ CHP_VERSION := 5.3.0
 # As root, learners' processes run the environment too, so it lives where every account can
 # read it (/opt), whatever the mode of the checkout's parents; .venv points there.
 VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $(CURDIR) | sha1sum | cut -c1-12),$(CURDIR)/.venv)
-APT_RUN := python3-venv python3-dev build-essential
+APT_RUN := python3-venv python3-dev build-essential acl
 # Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py), PostgreSQL
 # (tests/services/postgres.py), podman with runc (tests/services/podman.py) and slapd
-# (tests/services/ldap.py) for the tests that need them.
+# (tests/services/ldap.py), Prometheus (tests/services/prometheus.py) for the tests that need them.
 APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
 # Course images (images/, `ailys image build`): a debootstrap base, podman, SquashFS for ch-run
 # (fuse3: fusermount3, with which a learner's ch-run mounts the SquashFS).
 APT_IMAGE := debootstrap squashfs-tools squashfuse fuse3 charliecloud-runtime podman runc
-APT_TEST := chromium $(APT_SLURM) postgresql sudo slapd ldap-utils $(APT_IMAGE)
+APT_TEST := chromium $(APT_SLURM) postgresql sudo slapd ldap-utils prometheus $(APT_IMAGE)
 ENV ?= python-ml
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: up down test lint messages test-unit bench-spawn bench-slurm bench-grade bench-voila bench-catalogue bench-login bench-energy bench-docker docker-site image lock docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
+.PHONY: up down test lint messages test-unit test-deploy bench-load bench-faults bench-spawn bench-slurm bench-grade bench-voila bench-catalogue bench-login bench-energy bench-deploy bench-docker bench-collab docker-site image lock docs deps test-deps slurm-deps clean slurm-up slurm-down slurm-status slurm-site
 
 # SITE=slurm: Mesolys in a box, a Slurm cluster on this machine (make slurm-up) and the hub on it.
 # SITE=docker: learners in podman containers of their course's image, python-ml built first.
@@ -57,6 +58,26 @@ bench-grade: test-deps
 bench-voila: test-deps
 	$(PY) -m tests.bench.voila
 
+# A class arriving at once: 100 learners over 60 s (log in, server, kernel, cell, idle, some submit),
+# on SQLite, on PostgreSQL, 40 on the Slurm site, and stock JupyterHub in the same run (~25 min).
+# The Ansible deploy against a podman container target (tests/ansible/test_deploy.py, ~30 min):
+# not yet in `make test` (docs/deploy.md).
+test-deploy: test-deps
+	AILYS_DEPLOY_TESTS=1 $(VENV)/bin/pytest -ra tests/ansible $(PYTEST_ARGS)
+
+bench-load: test-deps
+	$(PY) -m tests.bench.load $(BENCH_ARGS)
+
+# Faults under load: 100 submissions in a minute while the exchange is killed -9 and restarted by
+# the hub; lost, duplicated, recovered_s, every one graded on submit (~5 min).
+bench-faults: test-deps
+	$(PY) -m tests.bench.faults $(BENCH_ARGS)
+
+# Six members typing into one notebook of a team server: edit-to-arrival latency, server RSS,
+# ours (a team account's server on our hub) against JupyterLab with jupyter-collaboration (~4 min).
+bench-collab: test-deps
+	$(PY) -m tests.bench.collab $(BENCH_ARGS)
+
 # The running hub's catalogue: cached on its files' stats against parsed at each call (~20 s).
 bench-catalogue: deps
 	$(PY) -m tests.bench.catalogue
@@ -69,6 +90,11 @@ bench-login: test-deps
 # `ailys energy report` over 100,000 synthetic footprint records, goal 2 s (~10 s).
 bench-energy: deps
 	$(PY) -m tests.bench.energy
+
+# ansible/site.yml against the test target (a podman container from a Debian base): the first
+# run from nothing and a no-change run (goal under 30 s) (~5 min).
+bench-deploy: test-deps
+	$(PY) -m tests.bench.deploy
 
 # Container spawns (podman, the python-ml image): our docker site against a stock DockerSpawner
 # configured by hand, sequential and a burst of 10; idle container memory; image size (~5 min).
@@ -112,18 +138,22 @@ docs: deps
 # is compiled in memory at first use: nothing to build).
 messages: deps
 	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output --project "AILyS Hub" \
-	  --msgid-bugs-address "" --copyright-holder AILyS -o hub_config/locale/messages.pot .
-	$(VENV)/bin/pybabel update -i hub_config/locale/messages.pot -d hub_config/locale --ignore-obsolete --no-wrap
+	  --msgid-bugs-address "" --copyright-holder AILyS --ignore-dirs ".* _* var node_modules" -o hub_config/locale/messages.pot .
+	$(VENV)/bin/pybabel update -i hub_config/locale/messages.pot -d hub_config/locale --ignore-obsolete --no-wrap --no-fuzzy-matching
 
 LEARNER_CONFIG_DIR := $(VENV)/share/ailys-hub/jupyter-config/learner
-LEARNER_CONFIG := $(LEARNER_CONFIG_DIR)/labconfig/page_config.json $(LEARNER_CONFIG_DIR)/nbgrader_config.py
+LEARNER_CONFIG := $(LEARNER_CONFIG_DIR)/labconfig/page_config.json $(LEARNER_CONFIG_DIR)/nbgrader_config.py \
+  $(LEARNER_CONFIG_DIR)/jupyter_server_config.py $(foreach l,fr en,$(LEARNER_CONFIG_DIR)/lab-settings/$(l)/overrides.json)
+# A team server's (hub_config/appliers/teams.py): put before the learner's, it turns collaboration on.
+TEAM_CONFIG_DIR := $(VENV)/share/ailys-hub/jupyter-config/team
+TEAM_CONFIG := $(TEAM_CONFIG_DIR)/labconfig/page_config.json
 
 # The JupyterLab status-bar item of the footprint service (footprint/labextension/README.md): npm
 # packages in its node_modules, built there, installed where the environment's JupyterLab finds it.
 LABEXT_SRC := footprint/labextension
 LABEXT := $(VENV)/share/jupyter/labextensions/@ailys/footprint/package.json
 
-deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy $(LEARNER_CONFIG) $(LABEXT)
+deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy $(LEARNER_CONFIG) $(TEAM_CONFIG) $(LABEXT)
 
 test-deps: deps $(VENV)/.test-deps-stamp
 
@@ -166,6 +196,8 @@ $(VENV)/.test-deps-stamp: pyproject.toml $(VENV)/.deps-stamp
 
 # In the environment, where learners' processes can read it (spawners/jupyter-config/README.md).
 $(LEARNER_CONFIG_DIR)/%: spawners/jupyter-config/learner/% | $(VENV)/bin/python
+	install -D -m 644 $< $@
+$(TEAM_CONFIG_DIR)/%: spawners/jupyter-config/team/% | $(VENV)/bin/python
 	install -D -m 644 $< $@
 
 $(LABEXT): $(LABEXT_SRC)/package.json $(LABEXT_SRC)/lib/index.js $(LABEXT_SRC)/style/index.css | $(VENV)/.deps-stamp

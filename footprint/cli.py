@@ -27,38 +27,72 @@ def energy() -> None:
     """Energy and CO2 of sessions and grading runs (docs/energy.md)."""
 
 
-@energy.command()
-@site_option
-@click.option("--course", help="Only this course (a slug).")
-@click.option("--since", type=click.DateTime(), help="Only records that ended since (YYYY-MM-DD).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json", "png"]), default="table", show_default=True
-)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (png: required).")
-def report(site: str, course: str | None, since: dt.datetime | None, fmt: str, out: Path | None) -> None:
-    """Totals per course, partition and kind of session, with how many figures were measured and
-    how many estimated; energy and CO2 with the range their disputed constants give."""
-    from .records import connect
-    from .report import as_csv, as_json, as_png, as_table, totals
+def report_options(command):
+    """--site, --course, --since, --format and --out: the options of a report (this one, `ailys usage`)."""
+    for option in reversed(
+        [
+            site_option,
+            click.option("--course", help="Only this course (a slug)."),
+            click.option(
+                "--since", type=click.DateTime(), help="Only records that ended since (YYYY-MM-DD)."
+            ),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(["table", "csv", "json", "png"]),
+                default="table",
+                show_default=True,
+            ),
+            click.option(
+                "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (png: required)."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
 
-    catalogue = catalogue_or_exit(site)
-    engine = connect(_database_url(catalogue))
-    try:
-        rows = totals(engine, course=course, since=_since(since))
-    finally:
-        engine.dispose()
+
+def emit(rows, fmt: str, out: Path | None, texts: dict, png) -> None:
+    """Print or write a report's ``rows``: ``texts[fmt](rows)`` for table, csv, json; ``png()``'s bytes."""
     if fmt == "png":
         if out is None:
             raise click.UsageError("--format png needs --out FILE")
-        out.write_bytes(as_png(rows, title=f"Energy of {course or catalogue.site.name}"))
+        out.write_bytes(png())
         click.echo(f"wrote {out}")
         return
-    text = {"table": as_table, "csv": as_csv, "json": as_json}[fmt](rows)
+    text = texts[fmt](rows)
     if out:
         out.write_text(text if text.endswith("\n") else text + "\n")
         click.echo(f"wrote {out}")
     else:
         click.echo(text)
+
+
+@energy.command()
+@report_options
+def report(site: str, course: str | None, since: dt.datetime | None, fmt: str, out: Path | None) -> None:
+    """Totals per course, partition and kind of session, with how many figures were measured and
+    how many estimated; energy and CO2 with the range their disputed constants give."""
+    from .records import connect
+    from .report import as_csv, as_json, as_png, as_table, reclaimed, reclaimed_lines, totals
+
+    catalogue = catalogue_or_exit(site)
+    engine = connect(_database_url(catalogue))
+    try:
+        rows = totals(engine, course=course, since=_since(since))
+        idle = reclaimed(engine, course=course, since=_since(since))
+    finally:
+        engine.dispose()
+    title = f"Energy of {course or catalogue.site.name}"
+    texts = {
+        # and what the idle culler gave back, per course (its own table: not an energy figure)
+        "table": lambda rows: "\n".join([as_table(rows), *reclaimed_lines(idle)]),
+        "csv": as_csv,
+        "json": lambda rows: as_json(
+            rows, {k: {"stops": n, "reclaimed_core_hours": h} for k, (n, h) in idle.items()}
+        ),
+    }
+    emit(rows, fmt, out, texts, lambda: as_png(rows, title=title))
 
 
 @energy.command()

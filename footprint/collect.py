@@ -65,8 +65,13 @@ class Collected:
     new: int  # records stored now
 
 
+# What the Slurm commands (sacct, squeue, sstat) get of this process's environment: nothing else,
+# so the footprint service's hub token never reaches a child (TZ: sacct's times are local).
+SLURM_ENV_KEPT = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "USER", "SLURM_CONF")
+
+
 def sacct_env(slurm_conf) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: os.environ[k] for k in SLURM_ENV_KEPT if k in os.environ}
     if slurm_conf:
         env["SLURM_CONF"] = str(slurm_conf)
     return env

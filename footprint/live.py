@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .model import Usage, carbon_g, estimated_energy_wh
-from .records import Footprint
+from .records import LIVE_FIELDS, Footprint
 from .sampler import CLOCK_TICKS, parse_proc_stat
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# The ref's suffix of a session that ended while the service was down: recorded from the last
+# sample the database kept (its CPU time since then is not counted).
+LAST_SAMPLE = "~last-sample"
 MARKERS = (b"jupyterhub-singleuser", b"batchspawner-singleuser", b"jupyterhub.singleuser")
 
 
@@ -111,6 +114,11 @@ class Meter:
     last_sample: float = 0.0
     last_activity: float | None = None
     extra: dict = field(default_factory=dict)
+    job_id: str | None = None  # a Slurm session's job (footprint/sstat.py), and its start
+    job_start: float | None = None
+    # Read back from the database at the service's start, not sampled since: if it has ended,
+    # its record is its last sample's (a ref ending LAST_SAMPLE says so).
+    from_database: bool = False
 
     @property
     def ref(self) -> str:
@@ -119,7 +127,16 @@ class Meter:
         start = dt.datetime.fromtimestamp(self.started, dt.UTC)
         return f"{self.who}/{self.server}@{start:%Y-%m-%dT%H:%M:%SZ}"
 
+    def saved(self) -> dict:
+        """The row of records.live_meters."""
+        return {"ref": self.ref, **{f: getattr(self, f) for f in LIVE_FIELDS}}
+
+    @classmethod
+    def restored(cls, row: dict) -> Meter:
+        return cls(**{f: row[f] for f in LIVE_FIELDS}, from_database=True)
+
     def update(self, cpu_s: float, rss: int, now: float) -> None:
+        self.from_database = False
         # Cumulative counters only grow; a child that ended unwaited takes its share with it.
         self.cpu_s = max(self.cpu_s, cpu_s)
         self.peak_rss = max(self.peak_rss, rss)
@@ -154,7 +171,7 @@ def footprint_of_meter(meter: Meter, end: float, factors) -> Footprint:
         co2,
         "estimate",
         kind=meter.kind,
-        ref=meter.ref,
+        ref=meter.ref + (LAST_SAMPLE if meter.from_database else ""),
         who=meter.who,
         course=meter.course,
         partition=None,

@@ -70,6 +70,34 @@ idle_stops = Table(
     Column("reclaimed_core_hours", Float, nullable=False),  # cores × (its limit - its duration)
 )
 
+# The last sample of each running local or container session (footprint/service.py), so that one
+# that ends while the service is down is recorded from it when the service is back.
+live_meters = Table(
+    "ailys_live_meter",
+    metadata,
+    Column("ref", String(160), primary_key=True),  # <user>/<server>@<start>
+    Column("who", String(64), nullable=False),
+    Column("server", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("course", String(64)),
+    Column("started", Float, nullable=False),  # epoch seconds
+    Column("cpu_s", Float, nullable=False),
+    Column("peak_rss", Float, nullable=False),
+    Column("last_sample", Float, nullable=False),
+    Column("last_activity", Float),
+)
+LIVE_FIELDS = (
+    "who",
+    "server",
+    "kind",
+    "course",
+    "started",
+    "cpu_s",
+    "peak_rss",
+    "last_sample",
+    "last_activity",
+)
+
 
 @dataclass(frozen=True)
 class Footprint:
@@ -123,18 +151,23 @@ _COLUMNS = [f.name for f in fields(Footprint)]
 def connect(url: str) -> Engine:
     """An engine on the hub database, with our table created if missing."""
     engine = create_engine(url)
-    metadata.create_all(engine, tables=[footprints, idle_stops])
+    metadata.create_all(engine, tables=[footprints, idle_stops, live_meters])
     return engine
 
 
-def _insert(engine: Engine, table: Table = footprints, keys: tuple[str, ...] = ("kind", "ref")):
+def _dialect_insert(engine: Engine):
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif engine.dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise ValueError(f"the hub database is SQLite or PostgreSQL, not {engine.dialect.name}")
+    return insert
+
+
+def _insert(engine: Engine, table: Table = footprints, keys: tuple[str, ...] = ("kind", "ref")):
     # RETURNING counts the rows inserted: executemany's rowcount is -1 on psycopg.
+    insert = _dialect_insert(engine)
     return insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
 
 
@@ -209,3 +242,92 @@ def read_idle_stops(engine: Engine, course: str | None = None) -> list[IdleStop]
         query = query.where(idle_stops.c.course == course)
     with engine.connect() as db:
         return [IdleStop(**{**row._asdict(), "end": _aware(row.end)}) for row in db.execute(query)]
+
+
+def save_live(engine: Engine, meters: list[dict]) -> None:
+    """Keep each meter's last sample ({ref, *LIVE_FIELDS}), replacing the one before."""
+    if not meters:
+        return
+    statement = _dialect_insert(engine)(live_meters)
+    changing = ("cpu_s", "peak_rss", "last_sample", "last_activity")
+    statement = statement.on_conflict_do_update(
+        index_elements=["ref"], set_={n: statement.excluded[n] for n in changing}
+    )
+    with engine.begin() as db:
+        db.execute(statement, meters)
+
+
+def load_live(engine: Engine) -> list[dict]:
+    with engine.connect() as db:
+        return [row._asdict() for row in db.execute(select(live_meters))]
+
+
+def drop_live(engine: Engine, ref: str) -> None:
+    from sqlalchemy import delete
+
+    with engine.begin() as db:
+        db.execute(delete(live_meters).where(live_meters.c.ref == ref))
+
+
+# --- personal data (hub_config/personal_data: `ailys person export` and `forget`) ----------------
+
+FORGOTTEN = "(forgotten)"
+
+
+def _naming(table: Table, name: str):
+    """Rows about ``name``: theirs (who), or whose ref names them: a session's <user>/<server>@<start>,
+    a local autograde task's local:<course>/<assignment>/<student>@<start>."""
+    ref = table.c.ref
+    return (
+        (table.c.who == name)
+        | ref.startswith(f"{name}/", autoescape=True)
+        | ref.contains(f"/{name}@", autoescape=True)
+    )
+
+
+def _has_tables(engine: Engine) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(engine).has_table(footprints.name)  # never made: nothing held
+
+
+def of_person(engine: Engine, name: str) -> tuple[list[Footprint], list[IdleStop]]:
+    """Every record about ``name``, for their export."""
+    if not _has_tables(engine):
+        return [], []
+    with engine.connect() as db:
+        query = select(*(footprints.c[n] for n in _COLUMNS)).where(_naming(footprints, name))
+        found = [
+            Footprint(**{**row._asdict(), "start": _aware(row.start), "end": _aware(row.end)})
+            for row in db.execute(query.order_by(footprints.c.end))
+        ]
+        names = [f.name for f in fields(IdleStop)]
+        query = select(*(idle_stops.c[n] for n in names)).where(_naming(idle_stops, name))
+        stops = [IdleStop(**{**row._asdict(), "end": _aware(row.end)}) for row in db.execute(query)]
+    return found, stops
+
+
+def forget_person(engine: Engine, name: str) -> tuple[int, int]:
+    """Anonymise the records about ``name``: their who becomes FORGOTTEN and a ref that names them an
+    opaque one, so that course, partition and site totals stay true and nothing leads back to
+    them. A Slurm record's ref is its job id, kept: `ailys energy collect` reading that job again
+    finds it stored and adds nothing. (records, idle stops) changed."""
+    import uuid
+
+    from sqlalchemy import update
+
+    if not _has_tables(engine):
+        return 0, 0
+    changed = []
+    with engine.begin() as db:
+        for table in (footprints, idle_stops):
+            rows = db.execute(select(table.c.id, table.c.who, table.c.ref).where(_naming(table, name))).all()
+            for row in rows:
+                named = row.ref.startswith(f"{name}/") or f"/{name}@" in row.ref
+                values = {
+                    "who": FORGOTTEN if row.who == name else row.who,  # a grading task's who: the grader
+                    "ref": f"forgotten:{uuid.uuid4().hex}" if named else row.ref,
+                }
+                db.execute(update(table).where(table.c.id == row.id).values(**values))
+            changed.append(len(rows))
+    return changed[0], changed[1]

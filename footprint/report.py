@@ -116,9 +116,10 @@ def as_csv(rows: list[Total]) -> str:
     return out.getvalue()
 
 
-def as_json(rows: list[Total]) -> str:
+def as_json(rows: list[Total], idle: dict | None = None) -> str:
+    data = {"totals": [asdict(r) for r in rows], "all": asdict(grand_total(rows))}
     return json.dumps(
-        {"totals": [asdict(r) for r in rows], "all": asdict(grand_total(rows))}, indent=2, sort_keys=True
+        {**data, **({"idle_reclaimed": idle} if idle is not None else {})}, indent=2, sort_keys=True
     )
 
 
@@ -147,3 +148,24 @@ def as_png(rows: list[Total], title: str = "Energy per course and kind") -> byte
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=100)
     return out.getvalue()
+
+
+def reclaimed(engine: Engine, course: str | None = None, since: dt.datetime | None = None) -> dict:
+    """{course: (idle servers the culler stopped, their reclaimed core-hours)}, one query."""
+    from .records import idle_stops
+
+    c = idle_stops.c
+    query = select(c.course, func.count(), func.sum(c.reclaimed_core_hours)).group_by(c.course)
+    if course:
+        query = query.where(c.course == course)
+    if since:
+        query = query.where(c.end >= _utc(since))
+    with engine.connect() as db:
+        return {row[0] or "-": (row[1], row[2] or 0.0) for row in db.execute(query)}
+
+
+def reclaimed_lines(found: dict) -> list[str]:
+    return [
+        f"{slug}: the culler stopped {stops} idle servers, reclaimed {hours:.2f} core-hours"
+        for slug, (stops, hours) in sorted(found.items())
+    ]

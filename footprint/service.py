@@ -20,15 +20,27 @@ from pathlib import Path
 
 import httpx
 import tornado.web
-from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.services.auth import HubOAuth
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from hub_config import i18n, names
+from hub_config import names
 from hub_config.catalogue import LiveCatalogue
+from hub_config.service_pages import ServiceOAuthCallback, ServicePage
 
-from . import live, pages
-from .model import Range, carbon_g, estimated_energy_wh, factors_for
-from .records import IdleStop, connect, read, read_idle_stops, store, store_idle_stop
+from . import live, pages, sstat
+from .collect import sacct_env
+from .model import Range, carbon_g, core_usage, estimated_energy_wh, factors_for
+from .records import (
+    IdleStop,
+    connect,
+    drop_live,
+    load_live,
+    read,
+    read_idle_stops,
+    save_live,
+    store,
+    store_idle_stop,
+)
 
 TEMPLATES = str(Path(__file__).parent / "templates")
 log = logging.getLogger("footprint")
@@ -46,6 +58,7 @@ class Sessions:
         self.meters: dict[tuple[str, str], live.Meter] = {}
         self.cpu_spent = 0.0  # the service's own CPU seconds on sampling (make bench-energy)
         self.samples = 0
+        self.restored = False
 
     async def servers(self) -> list[dict]:
         """Every active server: {who, server, started, last_activity, user_options, groups}."""
@@ -76,6 +89,10 @@ class Sessions:
             return
         started = time.process_time()
         now = time.time()
+        if not self.restored:  # the sessions sampled before a restart: still running, or ended
+            self.restored = True
+            for row in load_live(self.app.engine):
+                self.meters.setdefault((row["who"], row["server"]), live.Meter.restored(row))
         seen = {}
         for s in servers:
             key = (s["who"], s["server"])
@@ -93,6 +110,10 @@ class Sessions:
             self.ended(self.meters.pop(key), now)
         if self.app.kind in ("local", "docker"):
             self.measure(seen, now)
+            save_live(self.app.engine, [m.saved() for m in seen.values() if m.last_sample])
+        elif self.app.kind == "slurm":
+            exec_prefix = self.app.catalogue.current().site.spawner.slurm.exec_prefix
+            await sstat.measure(seen, self.app.slurm_env(), exec_prefix, now)
         self.cpu_spent += time.process_time() - started
         self.samples += 1
 
@@ -113,9 +134,11 @@ class Sessions:
         end = meter.last_sample or now
         if self.app.kind in ("local", "docker") and meter.last_sample:
             store(self.app.engine, [live.footprint_of_meter(meter, end, self.app.factors(None))])
+            drop_live(self.app.engine, meter.ref)
         culler = self.app.catalogue.current().site.culler
         if (
-            culler.enabled
+            not meter.from_database  # when it ended while the service was down is not known
+            and culler.enabled
             and meter.last_activity
             and now - meter.last_activity >= culler.timeout - self.app.every
         ):
@@ -143,9 +166,18 @@ class Sessions:
             if meter.who != who:
                 continue
             cores, limit = self.app.allocation(meter)
-            if self.app.kind == "slurm":
-                # No sacct figure before the job ends (sstat is not in the hub's sudo rule yet):
-                # the allocation at full use is the most it can be, idle the least.
+            if self.app.kind == "slurm" and meter.last_sample:
+                # sstat's CPU time of the job so far, over its allocation (the sacct record's model).
+                runtime = max(1.0, meter.last_sample - (meter.job_start or meter.started))
+                used = core_usage(meter.cpu_s, runtime, cores)
+                usage = live.Usage(runtime, cores, used, self.app.memory_gb(meter))
+                wh, method = (
+                    estimated_energy_wh(usage, self.app.factors(self.app.partition(meter))),
+                    "estimate",
+                )
+            elif self.app.kind == "slurm":
+                # No sstat figure yet (the job is starting, or sstat failed): the allocation at
+                # full use is the most it can be, idle the least.
                 usage = live.Usage(max(1.0, now - meter.started), cores, 1.0, self.app.memory_gb(meter))
                 full = estimated_energy_wh(usage, self.app.factors(self.app.partition(meter)))
                 wh, method = Range(full.value, 0.0, full.high), "allocation"
@@ -176,31 +208,15 @@ def _range(r: Range) -> dict:
     return {"value": round(r.value, 4), "low": round(r.low, 4), "high": round(r.high, 4)}
 
 
-class Page(HubOAuthenticated, tornado.web.RequestHandler):
+class Page(ServicePage):
+    templates = (str(TEMPLATES),)
+
     @property
     def app(self) -> FootprintApp:
         return self.settings["footprint"]
 
-    @property
-    def hub_auth(self):
-        return self.settings["hub_auth"]
-
-    @property
-    def base_url(self) -> str:  # where i18n.language keeps the remembered language's cookie
-        return self.settings["base_url"]
-
-    def lang(self) -> str:
-        if not hasattr(self, "_lang"):
-            self._lang = i18n.language(self)
-        return self._lang
-
     def page(self, name: str, status: int = 200, **ns) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        lang = self.lang()
-        ns = {"base_url": self.settings["base_url"], "hub_url": self.settings["hub_url"], "p": pages, **ns}
-        self.finish(i18n.render(name, lang, (TEMPLATES,), **ns))
+        super().page(name, status, p=pages, **ns)
 
     def write_error(self, status_code: int, **kwargs) -> None:
         self.page("footprint-error.html", status_code, code=status_code, reason=self._reason)
@@ -318,10 +334,7 @@ def _flat(r: Range) -> tuple[float, float, float]:
     return r.value, r.low, r.high
 
 
-class OAuthCallback(HubOAuthCallbackHandler):
-    @property
-    def hub_auth(self):
-        return self.settings["hub_auth"]
+OAuthCallback = ServiceOAuthCallback
 
 
 class FootprintApp:
@@ -369,17 +382,23 @@ class FootprintApp:
         course = self._course(meter)
         return (
             course.resources.partition if course else None
-        ) or self.catalogue.current().site.spawner.slurm.partition
+        ) or self.catalogue.current().site.spawner.slurm.default_partition
+
+    def slurm_conf(self) -> Path | None:
+        site = self.catalogue.current()
+        conf = site.site.spawner.slurm.slurm_conf  # relative to the site file, as the spawner reads it
+        return (site.site_file.parent / conf).resolve() if conf else None
+
+    def slurm_env(self) -> dict[str, str]:
+        return sacct_env(self.slurm_conf())
 
     def collect(self) -> None:
         """`ailys energy collect` in a thread: sacct may take seconds."""
-        from .collect import collect
-
-        site = self.catalogue.current()
-        conf = site.site.spawner.slurm.slurm_conf
-        conf = (site.site_file.parent / conf).resolve() if conf else None
         from hub_config.appliers.storage import database_url
 
+        from .collect import collect
+
+        site, conf = self.catalogue.current(), self.slurm_conf()
         try:
             done = collect(database_url(site), site.site.energy, slurm_conf=conf)
             if done.new:

@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
-import jinja2
 import tornado.web
 from jupyter_server.base.handlers import FileFindHandler, JupyterHandler
 from jupyter_server.services.kernels.handlers import KernelHandler
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterlab_server.themes_handler import ThemesHandler
+from prometheus_client import REGISTRY
 from tornado.httputil import url_concat
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Unicode
@@ -26,10 +26,13 @@ from voila.app import Voila
 from voila.static_file_handler import MultiStaticFileHandler, TemplateStaticFileHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
+from hub_config import i18n
 from hub_config.catalogue import LiveCatalogue
+from hub_config.metrics import MetricsHandler
 
 from .demos import demo_entries, find_demo, notebook_file, visible_to
 from .kernels import Busy, DemoKernels, RenderFailed
+from .metrics import BUSY_PAGES, KernelsCollector
 
 TEMPLATES = Path(__file__).parent / "templates" / "gallery"
 # Voilà's handlers that a demo page needs; everything else of Voilà's is left out.
@@ -81,15 +84,16 @@ class GalleryHandler(JupyterHandler):
         return (model["name"], frozenset(model.get("groups") or ())) if model else (None, frozenset())
 
     def lang(self) -> str:
-        wanted = self.get_argument("lang", None) or self.request.headers.get("Accept-Language", "fr")[:2]
-        return "en" if wanted == "en" else "fr"
+        if not hasattr(self, "_lang"):
+            self._lang = i18n.language(self)  # the site-wide choice, shared with the hub's pages
+        return self._lang
 
     def page(self, name: str, status: int = 200, **ns) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        env = self.settings["gallery_jinja"]
-        self.finish(env.get_template(name).render(base_url=self.base_url, lang=self.lang(), **ns))
+        ns.update(base_url=self.base_url, language_links=i18n.switch(self))
+        self.finish(i18n.render(name, self.lang(), (str(TEMPLATES),), **ns))
 
     def write_error(self, status_code: int, **kwargs) -> None:
         self.page("error.html", status_code, code=status_code, reason=self._reason)
@@ -143,6 +147,7 @@ class DemoHandler(GalleryHandler):
         try:
             rendered = await self.gallery.kernels.page(entry, notebook_path)
         except Busy:
+            BUSY_PAGES.labels(entry.course.slug).inc()
             retry = self.gallery.gallery_settings.retry_after
             self.set_header("Retry-After", str(retry))
             return self.page("busy.html", 503, entry=entry, retry_after=retry)
@@ -211,7 +216,6 @@ class GalleryApp(Voila):
             gallery=self,
             hub_auth=self.hub_auth,
             hub_url=os.environ.get("JUPYTERHUB_BASE_URL", "/"),
-            gallery_jinja=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True),
             xsrf_cookie_kwargs={"path": self.base_url},
         )
         return settings
@@ -228,6 +232,7 @@ class GalleryApp(Voila):
             (f"{base}demo/(.+)", DemoHandler),
             (f"{base}oauth_callback", OAuthCallbackHandler),
             (f"{base}api/status", StatusHandler),
+            (f"{base}metrics", MetricsHandler, {"hub_auth": self.hub_auth}),
             (f"{base}voila/api/shutdown/(.+)", ShutdownHandler),
             *kept,
         ]
@@ -235,6 +240,7 @@ class GalleryApp(Voila):
     def listen(self):
         # Runs once the tornado application exists, before the loop starts.
         self.kernels = DemoKernels(self, self.gallery_settings, self.log)
+        REGISTRY.register(KernelsCollector(self.kernels))
         IOLoop.current().add_callback(self.preheat)
         every = max(0.5, min(5.0, self.gallery_settings.closed_page_timeout / 4)) * 1000
         PeriodicCallback(self.kernels.sweep, every).start()

@@ -91,13 +91,10 @@ def grade(
     except RuntimeError as error:  # the Slurm backend: sbatch refused, or the cluster went silent
         raise click.ClickException(f"{error}; the submissions not graded are recorded as failed") from None
     report(summary)
-    if summary.usage:  # local workers' energy records (a Slurm array's come from sacct)
-        from footprint.autograde import store_local_run
+    from footprint.autograde import record_local_run  # local workers' energy records
 
-        try:
-            store_local_run(catalogue, summary, course, assignment, settings)
-        except Exception as error:  # noqa: BLE001 - the grades are saved: say so, do not fail
-            click.echo(f"energy records not stored: {error}", err=True)
+    if error := record_local_run(catalogue, summary, course, assignment, settings):
+        click.echo(f"energy records not stored: {error}", err=True)  # the grades are saved
 
 
 def _grade(nbcourse, catalogue, assignment, backend, settings, workers, only_new, feedback, total) -> Summary:

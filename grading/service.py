@@ -93,16 +93,19 @@ def sandboxed_autograde(assignment: str, student: str) -> dict:
         catalogue = load_catalogue(os.environ["AILYS_SITE_FILE"])
         slug = os.environ["AILYS_COURSE"]
         course = Course(course_dir(catalogue, slug), slug)
-        summary = grade_local(
-            course, assignment, settings_from_catalogue(catalogue, slug), workers=1, students=[student]
-        )
+        settings = settings_from_catalogue(catalogue, slug)
+        summary = grade_local(course, assignment, settings, workers=1, students=[student])
     except Exception as err:  # noqa: BLE001 - formgrader shows 'error' to the instructor
         return {"success": False, "error": f"{type(err).__name__}: {err}", "log": traceback.format_exc()}
+    from footprint.autograde import record_local_run  # its energy record, as `ailys grade`'s
+
+    not_recorded = record_local_run(catalogue, summary, slug, assignment, settings)
     [outcome] = summary.outcomes or [None]
     if outcome is None:
         return {"success": False, "error": f"no collected submission of {assignment} by {student}", "log": ""}
     log = f"{student} {assignment}: {outcome.status}, {outcome.score:g}/{outcome.max_score:g}"
     log += "".join(f"\n  - {r}" for r in outcome.reasons)
+    log += f"\n(energy record not stored: {not_recorded})" if not_recorded else ""
     return {"success": True, "log": log}
 
 

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import roster
-from .schema import Course, Site, submodel
+from .schema import Course, Site, submodel, team_problems
 from .units import format_duration
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -83,10 +83,10 @@ class Catalogue:
         return roster.learners_of(course, self.sources)
 
     def people(self) -> list[str]:
-        """Everyone the site knows: admins, then each course's staff and learners, sorted."""
+        """Everyone the site knows: admins, then each course's staff, mentors and learners, sorted."""
         names = set(self.site.authentication.admin_users)
         for course in self.courses:
-            names.update(course.instructors, self.learners(course))
+            names.update(course.instructors, course.mentors, self.learners(course))
         return sorted(names)
 
     def closed_for(self, username: str, now: dt.datetime | None = None) -> roster.Closed | None:
@@ -236,6 +236,17 @@ def _unknown_environment(course_file: Path, course: Course, known: list[str]) ->
     return [Problem(course_file, "environment", reason)]
 
 
+def _footprint_port_of_a_formgrader(site_file: Path, site: Site, courses) -> Problem | None:
+    """The formgraders take one port per course with assignments from formgraders.port on (the
+    site schema checks the first; the range needs the courses)."""
+    port, first = site.energy.service.port, site.formgraders.port
+    graded = sorted(c.slug for c in courses if c.assignments)
+    if site.energy.service.enabled and first <= port < first + len(graded):
+        reason = f"port {port} is already used by the grading service of {graded[port - first]}"
+        return Problem(site_file, "energy.service.port", f"{reason} (formgraders.port {first} and on)")
+    return None
+
+
 def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogue:
     """Load the site and all its courses, or raise CatalogueError listing every problem. Without
     ``with_sources``, learners are those the course files list (``course_files_only``)."""
@@ -246,6 +257,7 @@ def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogu
         raise CatalogueError([Problem(site_file, "courses_dir", f"{courses_dir} is not a folder")])
     problems: list[Problem] = []
     courses: dict[str, Course] = {}
+    files: dict[str, Path] = {}
     known_environments = environments()
     for course_file in course_files(courses_dir):
         try:
@@ -265,6 +277,9 @@ def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogu
             problems.extend(unknown)
             continue
         courses[course.slug] = course
+        files[course.slug] = course_file
+    if clash := _footprint_port_of_a_formgrader(site_file, site, courses.values()):
+        problems.append(clash)
     data_dir = (site_file.parent / site.data_dir).resolve()
     sources = roster.Sources()
     try:
@@ -274,6 +289,11 @@ def load_catalogue(site_file: Path | str, with_sources: bool = True) -> Catalogu
         problems.append(Problem(site_file, "data_dir", str(err)))
     except OSError as err:
         problems.append(Problem(site_file, "data_dir", f"the roster files cannot be read: {err}"))
+    for slug, course in courses.items():
+        # Without the roster (course_files_only), team members from other sources are not known.
+        learners = roster.learners_of(course, sources) if with_sources else None
+        for key, reason in team_problems(course.teams, learners, site.teams, site_file.name):
+            problems.append(Problem(files[slug], key, reason))
     if problems:
         raise CatalogueError(problems)
     return Catalogue(site_file, site, tuple(courses.values()), sources)

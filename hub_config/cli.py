@@ -55,7 +55,13 @@ def validate(site: str) -> None:
 
 def rendered_config(catalogue: Catalogue) -> dict:
     """The configuration the hub would run, with every secret replaced by '***'."""
-    masked = Secrets(catalogue.data_dir / "secrets", proxy_token="***", sync_token="***", cli_token="***")
+    masked = Secrets(
+        catalogue.data_dir / "secrets",
+        proxy_token="***",
+        sync_token="***",
+        cli_token="***",
+        prometheus_token="***",
+    )
     config = apply_all(Config(), catalogue, masked)
     return json.loads(json.dumps(config, default=lambda v: sorted(v) if isinstance(v, set) else str(v)))
 
@@ -504,7 +510,18 @@ main.add_command(
     _LazyCommand("energy", "footprint.cli:energy", "Energy and CO2 of sessions and grading runs (report).")
 )
 main.add_command(
+    _LazyCommand(
+        "usage", "footprint.usage:usage_command", "Sessions, learner-hours, active learners per week."
+    )
+)
+main.add_command(
     _LazyCommand("image", "images.cli:image", "Course environments: build, list and check their images.")
+)
+main.add_command(
+    _LazyCommand("serve", "hub_config.serve:serve", "Run the hub, proxy or podman service in the foreground.")
+)
+main.add_command(
+    _LazyCommand("doctor", "hub_config.doctor:doctor", "Check a deployed node; one sentence per problem.")
 )
 
 

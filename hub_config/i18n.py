@@ -6,8 +6,13 @@ hub_config/locale/messages.pot and updates hub_config/locale/<lang>/LC_MESSAGES/
 translators fill each one in. A .po is compiled in memory at its first use (no .mo file to rebuild or to go stale);
 tests/unit/test_messages.py fails on a message without a French and an English translation.
 
-A visitor's language: a ``lang`` query argument (then remembered in a cookie), else that cookie,
-else the browser's Accept-Language, else French: the platform's public is French first.
+A visitor's language: a ``lang`` query argument (then remembered in a cookie, and by the hub for a
+logged-in user: hub_config/hub_language.py), else that cookie, else what the hub kept for the
+user, else the browser's Accept-Language, else French: the platform's public is French first.
+
+Templates find the language in their namespace (``lang``): one Jinja environment serves every
+language, and JupyterHub's own environment gets the same ``gettext`` through the ``Catalogue``
+extension (docs/languages.md).
 """
 
 from __future__ import annotations
@@ -15,16 +20,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.ext import InternationalizationExtension
 
 LANGUAGES = ("fr", "en")
+NAMES = {"fr": "Français", "en": "English"}  # each in its own language, for the switch
 DEFAULT = "fr"
 COOKIE = "ailys-lang"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -88,38 +97,90 @@ def accepted(header: str | None) -> list[str]:
     return list(dict.fromkeys(lang for *_, lang in sorted(ranked)))
 
 
-def negotiate(query: str | None, cookie: str | None, accept_language: str | None) -> str:
-    """The language of a page: asked in the URL, else remembered, else the browser's, else French."""
-    return _primary(query) or _primary(cookie) or next(iter(accepted(accept_language)), DEFAULT)
+def negotiate(
+    query: str | None, cookie: str | None, accept_language: str | None, kept: str | None = None
+) -> str:
+    """The language of a page: asked in the URL, else remembered by this browser, else kept for the
+    user by the hub, else the browser's, else French."""
+    return (
+        _primary(query)
+        or _primary(cookie)
+        or _primary(kept)
+        or next(iter(accepted(accept_language)), DEFAULT)
+    )
 
 
-def language(handler) -> str:
+def remember(handler, lang: str, path: str | None = None) -> None:
+    """The language cookie, for the whole site (the hub and its services share one path: a choice
+    made on the gallery holds on the hub); JUPYTERHUB_BASE_URL is the site's base in a service."""
+    path = path or os.environ.get("JUPYTERHUB_BASE_URL") or handler.base_url
+    handler.set_cookie(COOKIE, lang, path=path, expires_days=365, samesite="Lax")
+
+
+def language(handler, kept: str | None = None) -> str:
     """The language of a request to a tornado handler; a ``lang`` argument is remembered."""
     asked = _primary(handler.get_query_argument("lang", None))
     if asked:
-        handler.set_cookie(COOKIE, asked, path=handler.base_url, expires_days=365, samesite="Lax")
-    return negotiate(asked, handler.get_cookie(COOKIE), handler.request.headers.get("Accept-Language"))
+        remember(handler, asked)
+    return negotiate(asked, handler.get_cookie(COOKIE), handler.request.headers.get("Accept-Language"), kept)
+
+
+def switch(handler) -> dict[str, str]:
+    """The language switch's links: this page's URL in each language, its other arguments kept."""
+    args = [(k, v) for k, vs in handler.request.query_arguments.items() if k != "lang" for v in vs]
+    return {
+        lang: f"{handler.request.path}?{urlencode([*((k, v.decode()) for k, v in args), ('lang', lang)])}"
+        for lang in LANGUAGES
+    }
 
 
 # --- templates ----------------------------------------------------------------------------------
 
 
+def _lang_of(context) -> str:
+    return _primary(context.get("lang")) or DEFAULT
+
+
+@pass_context
+def _gettext(context, message: str) -> str:
+    return translations(_lang_of(context)).gettext(message)
+
+
+@pass_context
+def _ngettext(context, singular: str, plural: str, n: int) -> str:
+    return translations(_lang_of(context)).ngettext(singular, plural, n)
+
+
+@pass_context
+def _moment(context, value: dt.datetime) -> str:
+    return moment(value, _lang_of(context))
+
+
+class Catalogue(InternationalizationExtension):
+    """Jinja2's i18n extension, with our catalogue in the language of the page being rendered
+    (``lang`` in its namespace): one environment serves every request, whatever its language.
+    JupyterHub's environment loads it through ``jinja_environment_options`` (appliers/languages.py)."""
+
+    def __init__(self, environment: Environment):
+        super().__init__(environment)
+        environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+        environment.globals.update(languages=LANGUAGES, language_names=NAMES)
+        environment.filters["moment"] = _moment
+
+
+EXTENSION = f"{__name__}.Catalogue"
+
+
 @functools.cache
-def environment(lang: str, search_path: tuple[str, ...] = ()) -> Environment:
-    """Our templates in ``lang``; ``search_path`` (JupyterHub's template paths) lets a page extend
-    JupyterHub's page.html. One environment per language: translations are installed once, never
-    swapped between two requests."""
-    env = Environment(
-        loader=FileSystemLoader([str(TEMPLATES), *search_path]),
+def environment(search_path: tuple[str, ...] = ()) -> Environment:
+    """Our templates (``search_path`` first: a service's own templates), with the catalogue."""
+    return Environment(
+        loader=FileSystemLoader([*search_path, str(TEMPLATES)]),
         autoescape=select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
+        extensions=[EXTENSION],
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(translations(lang), newstyle=True)
-    env.globals.update(lang=lang, languages=LANGUAGES)
-    env.filters["moment"] = lambda value: moment(value, lang)
-    return env
 
 
 def render(name: str, lang: str, search_path: tuple[str, ...] = (), **namespace) -> str:
-    return environment(lang, tuple(search_path)).get_template(name).render(**namespace)
+    return environment(tuple(search_path)).get_template(name).render(lang=lang, **namespace)

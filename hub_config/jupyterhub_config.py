@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hub_config.appliers import apply_all
 from hub_config.catalogue import CatalogueError, load_catalogue
+from hub_config.hub_language import install as install_page_language
 from hub_config.secrets import load_secrets
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
@@ -19,6 +20,8 @@ except CatalogueError as err:
     sys.exit(f"AILyS Hub: not starting, the catalogue is invalid:\n{err}")
 
 apply_all(c, catalogue, load_secrets(catalogue.data_dir))
+# The request's language in every hub page's namespace (JupyterHub has no setting for it).
+install_page_language()
 
 if catalogue.site.spawner.kind == "slurm":
     # The job's port report (spawners/slurm/port_report.py): JupyterHub has no setting for a

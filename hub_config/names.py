@@ -19,6 +19,7 @@ FOOTPRINT_SERVICE = "footprint"  # energy and CO2 pages, sampling, collection (f
 SYNC_SERVICE = "course-sync"  # keeps hub groups equal to courses/ (hub_config/sync.py)
 CLI_SERVICE = "ailys-cli"  # the token `ailys up` and `ailys down` use (hub_config/appliers/services.py)
 CULLER_SERVICE = "idle-culler"  # jupyterhub-idle-culler (hub_config/appliers/culler.py)
+PROMETHEUS_SERVICE = "prometheus"  # Prometheus's token: reads metrics only (hub_config/appliers/metrics.py)
 TEAM = "team-"  # a project team: its hub group, its Unix group and its team account (one name)
 MENTORS = "mentors-"  # hub group of a team's mentors
 TEAM_SERVER = "team-server-"  # role that reaches a team's shared server (members and mentors)

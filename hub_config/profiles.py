@@ -42,13 +42,20 @@ def energy_per_hour(course: Course, energy, partition: str | None) -> dict:
     partition's hardware (None: the hub host's, for containers). The model is
     footprint/model.py's, imported here only: one arithmetic for the form and the records (it is
     pure, standard library only, and imports nothing of hub_config's)."""
-    from footprint.model import carbon_g, factors_for, hourly_energy_wh
+    from footprint.model import Range, carbon_g, factors_for, hourly_energy_wh
 
     r = course.resources
     factors = factors_for(energy, partition)
     wh = hourly_energy_wh(r.cpus, r.memory / 1024**3, r.gpus, factors)
     co2 = carbon_g(wh, factors)
-    return {"wh": wh.value, "wh_low": wh.low, "wh_high": wh.high, "co2_g": co2.value}
+    # The model is linear in each resource: the form recomputes the figure from these when the
+    # learner edits the resources, with no formula of its own (spawners/templates/slurm-form.html.j2).
+    unit: dict = {}
+    for key, one in (("cpus", (1, 0, 0)), ("memory_gb", (0, 1, 0)), ("gpus", (0, 0, 1))):
+        per = hourly_energy_wh(*one, factors)
+        unit[key] = [per.value, per.low, per.high]
+    unit["co2_g_per_wh"] = carbon_g(Range.exact(1.0), factors).value
+    return {"wh": wh.value, "wh_low": wh.low, "wh_high": wh.high, "co2_g": co2.value, "per_unit": unit}
 
 
 def _launch_order(course: Course, today: dt.date) -> tuple:

@@ -18,6 +18,7 @@ class Secrets:
     proxy_token: str  # between the hub and the proxy's REST API
     sync_token: str  # the course-sync service's hub API token
     cli_token: str  # `ailys down`: may only shut the hub down
+    prometheus_token: str = ""  # Prometheus's bearer token, reads metrics only (appliers/metrics.py)
 
     @property
     def cookie_secret_file(self) -> Path:
@@ -49,6 +50,7 @@ def load_secrets(data_dir: Path) -> Secrets:
         proxy_token=_read_or_make(folder / "proxy-token"),
         sync_token=_read_or_make(folder / "sync-token"),
         cli_token=_read_or_make(folder / "cli-token"),
+        prometheus_token=_read_or_make(folder / "prometheus-token"),
     )
 
 

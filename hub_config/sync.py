@@ -20,11 +20,12 @@ from urllib.parse import quote
 import click
 import httpx
 
-from . import names
+from . import names, teams
 from .appliers.access import course_groups
 from .catalogue import Catalogue, CatalogueError, load_catalogue
 from .roster import Closed
 from .secrets import ensure_demo_logins, load_secrets
+from .team_folders import sync_team_folders
 
 # Hub group of the people the sync has locked out because their access window closed: its
 # membership marks "servers stopped and tokens revoked", so the tokens are listed once per closing,
@@ -48,9 +49,10 @@ class Plan:
     create_groups: list[str]
     add: dict[str, list[str]]  # group -> users to add
     remove: dict[str, list[str]]  # group -> users to remove
-    delete_groups: list[str]  # groups of courses whose folder is gone
+    delete_groups: list[str]  # groups of courses (and teams) whose folder (or entry) is gone
     retire: list[Retirement] = dataclasses.field(default_factory=list)
     reopen: list[str] = dataclasses.field(default_factory=list)  # locked out, window open again
+    host: list[str] = dataclasses.field(default_factory=list)  # what changed in team Unix groups
 
     def __bool__(self) -> bool:
         return any(dataclasses.astuple(self))
@@ -66,7 +68,7 @@ class Plan:
                 out.append(f"revoked the tokens of {r.name}: {r.why}")
         out += [f"let {u} in again: access window open" for u in self.reopen]
         out += [f"delete group {g}" for g in self.delete_groups]
-        return out
+        return out + self.host
 
 
 def _server(name: str) -> str:
@@ -96,7 +98,9 @@ def plan(
     for course in catalogue.courses:
         groups = course_groups(course, catalogue.learners(course))
         wanted.update({name: set(g["users"]) for name, g in groups.items()})
+    wanted.update({name: set(g["users"]) for name, g in teams.team_groups(catalogue).items()})
     people = set().union(*wanted.values()) if wanted else set()
+    people |= {t.name for t in teams.teams_of(catalogue)}  # team accounts: owners of team servers
     add, remove = {}, {}
     for group, users in sorted(wanted.items()):
         have = hub_groups.get(group, set())
@@ -125,7 +129,9 @@ def plan(
         create_groups=sorted(create_groups),
         add=add,
         remove=remove,
-        delete_groups=sorted(g for g in hub_groups if names.course_of_group(g) and g not in wanted),
+        delete_groups=sorted(
+            g for g in hub_groups if (names.course_of_group(g) or teams.is_team_group(g)) and g not in wanted
+        ),
         retire=retire,
         reopen=sorted(locked - still_locked),
     )
@@ -235,7 +241,8 @@ def sync(catalogue: Catalogue, api: HubAPI) -> Plan:
         ensure_demo_logins(load_secrets(catalogue.data_dir), catalogue.people())
     p = plan(catalogue, *api.state())
     api.apply(p)
-    return p
+    # Team accounts, folders and Unix group members on the hub's host (local and container sites)
+    return dataclasses.replace(p, host=sync_team_folders(catalogue))
 
 
 def retention(catalogue: Catalogue) -> None:

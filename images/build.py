@@ -3,8 +3,8 @@ for HPC nodes, from the same root file system, with no registry (docs/images.md)
 
 Steps, each named in the progress display and in a failure: base (debootstrap minbase, cached by
 suite and Debian packages), copy, venv (the lock, pip --require-hashes), learner (this project's
-exchange client and Jupyter config), kernels, frugal (no docs, caches or foreign locales), oci
-(podman import), hpc (mksquashfs), index. A failed build removes its work folder and any half-made
+exchange client and Jupyter config), kernels, labextension (the footprint status bar), frugal (no
+docs, caches or foreign locales), oci (podman import), hpc (mksquashfs), index. A failed build removes its work folder and any half-made
 tag, and leaves the environment's current image in service. Root only: debootstrap and chroot.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import IMAGE_PREFIX, SPECS_DIR
 from .frugal import slim
-from .spec import Spec, load_spec
+from .spec import LABEXTENSION, Spec, load_spec
 from .store import BuiltImage, ImageStore
 
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
@@ -54,6 +54,7 @@ STEPS = (
     ("venv", "venv and the locked packages (pip --require-hashes)"),
     ("learner", "exchange client and learner Jupyter config"),
     ("kernels", "Jupyter kernels"),
+    ("labextension", "JupyterLab status bar's energy figure (@ailys/footprint)"),
     ("frugal", "remove docs, caches and foreign locales"),
     ("oci", "OCI image (podman import)"),
     ("hpc", "HPC image (mksquashfs)"),
@@ -200,6 +201,8 @@ def build(spec: Spec, store: ImageStore, progress: Progress = _quiet) -> BuiltIm
             _learner(spec, work)
         with step("kernels"):
             _kernels(spec, work)
+        with step("labextension"):
+            _labextension(spec, work)
         with step("frugal"):
             sizes["freed"] = slim(work, spec.environment)
         with step("oci"):
@@ -250,9 +253,16 @@ def _mksquashfs(root: Path, target: Path) -> list[str]:
 
 def _base(spec: Spec, store: ImageStore) -> Path:
     """The debootstrap root file system for the spec's suite and Debian packages (cached)."""
-    env, environment = spec.env, spec.environment
+    environment = spec.environment
     packages = [*BASE_PACKAGES, *environment.debian]
-    base = store.base_dir(base_key(environment.suite, packages))
+    return debootstrap(
+        store.base_dir(base_key(environment.suite, packages)), environment.suite, packages, spec.env
+    )
+
+
+def debootstrap(base: Path, suite: str, packages: list[str], env: str) -> Path:
+    """A debootstrap minbase root file system with ``packages`` at ``base``, made once (kept
+    complete or not at all); also the Debian target of tests/ansible. ``env`` names it in errors."""
     if (base / ".ailys-complete").is_file():
         return base
     partial = base.with_name(base.name + ".part")
@@ -264,7 +274,7 @@ def _base(spec: Spec, store: ImageStore) -> Path:
                 "debootstrap",
                 "--variant=minbase",
                 f"--include={','.join(packages)}",
-                environment.suite,
+                suite,
                 str(partial),
                 apt_mirror(),
             ],
@@ -273,9 +283,7 @@ def _base(spec: Spec, store: ImageStore) -> Path:
         )
         # debootstrap leaves the host's resolv.conf and its package lists: not part of an image.
         (partial / "etc" / "resolv.conf").unlink(missing_ok=True)
-        (partial / ".ailys-complete").write_text(
-            json.dumps({"suite": environment.suite, "packages": packages})
-        )
+        (partial / ".ailys-complete").write_text(json.dumps({"suite": suite, "packages": packages}))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -365,6 +373,18 @@ def _kernels(spec: Spec, work: Path) -> None:
         for logo in logos.glob("logo-*"):
             shutil.copyfile(logo, target / logo.name)
         (target / "kernel.json").write_text(json.dumps(IR_KERNEL, indent=1) + "\n")
+
+
+def _labextension(spec: Spec, work: Path) -> None:
+    """The footprint status-bar item, as `make deps` built it (a prebuilt extension: JupyterLab
+    finds it in share/jupyter/labextensions, no Python package needed)."""
+    if not spec.labextension:
+        raise BuildError(spec.env, "labextension", f"{LABEXTENSION} is not built: run `make deps` first")
+    for dest, source in spec.labextension.items():
+        target = work / str(IMAGE_PREFIX).lstrip("/") / dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        target.chmod(0o644)
 
 
 def _oci(spec: Spec, store: ImageStore, work: Path) -> None:

@@ -110,6 +110,12 @@ def check(spec: Spec, image: BuiltImage, store: ImageStore) -> list[Check]:
             Check("kernels", not missing, f"missing {', '.join(missing)}" if missing else ", ".join(found))
         )
 
+    # The status bar's energy figure (footprint/labextension): JupyterLab lists it enabled.
+    done = in_container(store, image, ["jupyter", "labextension", "list"])
+    listed = [line.strip() for line in (done.stdout + done.stderr).splitlines() if "@ailys/footprint" in line]
+    ok = done.returncode == 0 and any("enabled" in line and "OK" in line for line in listed)
+    checks.append(Check("status bar", ok, listed[0] if listed else "@ailys/footprint is not installed"))
+
     done = in_container(store, image, [PYTHON, "-c", EXCHANGE])
     if done.returncode:
         checks.append(_result("exchange client", done))

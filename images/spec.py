@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
 from hub_config.catalogue import CatalogueError, Problem, _load
@@ -29,6 +30,14 @@ LEARNER_ENTRY = "grading/exchange/client.py"
 OUR_PACKAGES = ("grading", "hub_config")
 LEARNER_CONFIG = "spawners/jupyter-config/learner"
 IMAGE_LEARNER_CONFIG = "share/ailys-hub/jupyter-config/learner"  # under IMAGE_PREFIX
+# A team server's config, put before the learner's (spawners/team_server.py): its sibling.
+TEAM_CONFIG = "spawners/jupyter-config/team"
+IMAGE_TEAM_CONFIG = "share/ailys-hub/jupyter-config/team"
+
+# The JupyterLab status bar's footprint item (footprint/labextension/), as `make deps` built it
+# into the environment running this code; in an image under the same path of IMAGE_PREFIX.
+LABEXTENSION = Path(sys.prefix) / "share/jupyter/labextensions/@ailys/footprint"
+IMAGE_LABEXTENSION = "share/jupyter/labextensions/@ailys/footprint"
 
 # The fields of environment.yaml that change what an image holds.
 IMAGE_FIELDS = {"suite", "debian", "kernels"}
@@ -146,10 +155,11 @@ def learner_files(repo: Path = REPO) -> dict[str, Path]:
                 todo.append(init)
     site = "lib/python3.11/site-packages"
     files = {f"{site}/{p.relative_to(repo)}": p for p in done}
-    config = repo / LEARNER_CONFIG
-    for path in sorted(config.rglob("*")):
-        if path.is_file():
-            files[f"{IMAGE_LEARNER_CONFIG}/{path.relative_to(config)}"] = path
+    for source, target in ((LEARNER_CONFIG, IMAGE_LEARNER_CONFIG), (TEAM_CONFIG, IMAGE_TEAM_CONFIG)):
+        config = repo / source
+        for path in sorted(config.rglob("*")):
+            if path.is_file():
+                files[f"{target}/{path.relative_to(config)}"] = path
     return dict(sorted(files.items()))
 
 
@@ -161,6 +171,8 @@ class Spec:
     pins: tuple[Pin, ...]
     files: dict[str, Path]  # under IMAGE_PREFIX -> source
     hash: str
+    # The built status-bar extension, under IMAGE_PREFIX -> source (empty: not built, no build).
+    labextension: dict[str, Path] = dataclasses.field(default_factory=dict)
 
     @property
     def hash12(self) -> str:
@@ -188,6 +200,14 @@ def spec_hash(env: str, environment: Environment, pins: list[Pin], files: dict[s
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+def labextension_files(built: Path = LABEXTENSION) -> dict[str, Path]:
+    """The built extension's files by path under IMAGE_PREFIX; none when it is not built."""
+    if not (built / "package.json").is_file():
+        return {}
+    found = sorted(p for p in built.rglob("*") if p.is_file())
+    return {f"{IMAGE_LABEXTENSION}/{p.relative_to(built)}": p for p in found}
+
+
 def load_spec(env: str, specs_dir: Path = SPECS_DIR, repo: Path = REPO) -> Spec:
     """The spec of images/<env>/, or SpecError naming every problem (an unknown env names those
     that exist)."""
@@ -210,5 +230,6 @@ def load_spec(env: str, specs_dir: Path = SPECS_DIR, repo: Path = REPO) -> Spec:
         problems.extend(err.problems)
     if problems:
         raise SpecError(problems)
-    files = learner_files(repo)
-    return Spec(env, folder, environment, tuple(pins), files, spec_hash(env, environment, pins, files))
+    files, labext = learner_files(repo), labextension_files()
+    digest = spec_hash(env, environment, pins, {**files, **labext})  # a rebuilt extension: a new tag
+    return Spec(env, folder, environment, tuple(pins), files, digest, labext)

@@ -7,6 +7,7 @@ under ``home_root``, mode 0700, owned by them) and their courses' starter materi
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -18,8 +19,7 @@ from traitlets import Unicode
 from hub_config.names import course_of_group
 
 from .accounts import SystemAccountGuard
-
-ACCOUNT_COMMENT = "AILyS Hub user"
+from .teams import ACCOUNT_COMMENT, TeamHomes
 
 
 def _run(argv: list[str]) -> None:
@@ -27,6 +27,14 @@ def _run(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.returncode}")
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def copy_missing(src: Path, dst: Path, uid: int | None = None, gid: int | None = None) -> list[Path]:
@@ -49,7 +57,7 @@ def copy_missing(src: Path, dst: Path, uid: int | None = None, gid: int | None =
     return copied
 
 
-class LearnerHome(SystemAccountGuard):
+class LearnerHome(TeamHomes, SystemAccountGuard):
     """Mixed into a spawner: the learner's account (``_account``) and home (``_prepare_home``)."""
 
     home_root = Unicode(
@@ -86,7 +94,9 @@ class LearnerHome(SystemAccountGuard):
                     "--home-dir",
                     str(self.home),
                     "--no-create-home",
-                    "--user-group",
+                    # A team account's group (the team's) may exist before it: useradd then
+                    # refuses --user-group, so the account joins it as its primary group.
+                    *(["--gid", self.user.name] if _group_exists(self.user.name) else ["--user-group"]),
                     "--shell",
                     "/bin/bash",
                     "--comment",
@@ -124,4 +134,6 @@ class LearnerHome(SystemAccountGuard):
                 copied = copy_missing(material, self.home / slug, uid, gid)
                 if copied:
                     self.log.info("Copied %d starter files of %s for %s", len(copied), slug, self.user.name)
+        if owner:  # team groups and folders, and the team-<team> links (teams.py)
+            self.link_teams(owner, self.home, Path(self.home_root), self.min_uid)
         return owner

@@ -15,13 +15,16 @@ from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Float
 
 from .homes import ACCOUNT_COMMENT, LearnerHome, copy_missing
+from .leftovers import stop_leftovers
 from .ready import answers
+from .team_server import TeamServer
 
 __all__ = ["ACCOUNT_COMMENT", "LocalSpawner", "copy_missing"]
 
 
-class LocalSpawner(LearnerHome, LocalProcessSpawner):
-    """A local process in the learner's home, with their courses' starter material."""
+class LocalSpawner(TeamServer, LearnerHome, LocalProcessSpawner):
+    """A local process in the learner's home, with their courses' starter material (or a team
+    account's shared server: team_server.py)."""
 
     ready_poll_interval = Float(
         0.05,
@@ -44,6 +47,7 @@ class LocalSpawner(LearnerHome, LocalProcessSpawner):
     async def start(self):
         groups = [g.name for g in self.user.groups]  # read the ORM here, not in the thread
         await asyncio.to_thread(self._prepare_home, groups)
+        await asyncio.to_thread(stop_leftovers, self.user.name, self.name, self.log)
         ip, port = await super().start()
         await self._wait_until_answering(ip, port)
         return ip, port

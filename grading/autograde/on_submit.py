@@ -2,6 +2,7 @@
 
     from grading.autograde.on_submit import grade_submission
     result = grade_submission(course_dir, "ps1", "alice", submission_path)
+    results = grade_submissions(course_dir, "ps1", {"alice": path_a, "bob": path_b}, workers=2)
 
 ``submission_path`` is the folder of the learner's submitted files (the exchange's copy); it is
 copied to <course_dir>/submitted/<student>/<assignment>/ as nbgrader's collect would, unless it is
@@ -15,6 +16,7 @@ exchange's hub token) never reaches the kernel: workers start from the allow-lis
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -45,28 +47,65 @@ def grade_submission(
     course_id: str = "",
 ) -> Result:
     """Grade one submission now and generate its feedback; see the module's documentation."""
+    [result] = grade_submissions(
+        course_dir, assignment, {student: submission_path}, settings=settings, course_id=course_id
+    )
+    return result
+
+
+def grade_submissions(
+    course_dir: Path | str,
+    assignment: str,
+    submissions: dict[str, Path | str | None],
+    *,
+    settings: Settings | None = None,
+    course_id: str = "",
+    workers: int = 1,
+    catalogue=None,
+) -> list[Result]:
+    """Grade one submission of each of several learners ({student: submission folder}) in one
+    run of ``workers`` sandboxed kernels (a burst of submissions shares the workers' start).
+    With the site's ``catalogue``, each graded submission gets its energy record (footprint/),
+    as in `ailys grade`; one that cannot be stored is logged, the grades stand."""
     course = Course(course_dir, course_id)
-    target = course.submitted(student, assignment)
-    if submission_path is not None and Path(submission_path).resolve() != target.resolve():
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(submission_path, target)
-    if not target.is_dir():
-        raise FileNotFoundError(f"no submission of {assignment} by {student} in {target}")
+    for student, submission_path in submissions.items():
+        target = course.submitted(student, assignment)
+        if submission_path is not None and Path(submission_path).resolve() != target.resolve():
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(submission_path, target)
+        if not target.is_dir():
+            raise FileNotFoundError(f"no submission of {assignment} by {student} in {target}")
     summary = grade_local(
-        course, assignment, settings or Settings(), workers=1, students=[student], feedback=True
-    )
-    outcome = summary.outcomes[0]
-    feedback = Path(course.coursedir.format_path(course.coursedir.feedback_directory, student, assignment))
-    return Result(
-        student,
+        course,
         assignment,
-        outcome.status,
-        outcome.score,
-        outcome.max_score,
-        outcome.reasons,
-        feedback if feedback.is_dir() else None,
+        settings or Settings(),
+        workers=max(1, min(workers, len(submissions))),
+        students=list(submissions),
+        feedback=True,
     )
+    if catalogue is not None:
+        from footprint.autograde import record_local_run
+
+        if error := record_local_run(catalogue, summary, course_id, assignment, settings or Settings()):
+            logging.getLogger("ailys.grade").warning("energy records of %s not stored: %s", assignment, error)
+    results = []
+    for outcome in summary.outcomes:
+        feedback = Path(
+            course.coursedir.format_path(course.coursedir.feedback_directory, outcome.student, assignment)
+        )
+        results.append(
+            Result(
+                outcome.student,
+                assignment,
+                outcome.status,
+                outcome.score,
+                outcome.max_score,
+                outcome.reasons,
+                feedback if feedback.is_dir() else None,
+            )
+        )
+    return results
 
 
 def settings_for(catalogue, course) -> Settings:

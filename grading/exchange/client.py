@@ -8,6 +8,11 @@ Slurm jobs) to the service URL ($AILYS_EXCHANGE_URL, set by the hub), so they wo
 on the hub host, on a Slurm node and in a container: no shared folder. Local paths, the
 layout of the learner's folder, timestamps and the JSON the Assignments panel reads follow
 nbgrader's default (filesystem) exchange.
+
+An exchange that is restarting (killed, redeployed) must not cost a learner their submission at a
+deadline: reads and submissions are retried on a connection error or a 5xx answer for up to
+``retry_for`` seconds, and each submission sends one random ``Idempotency-Key`` with all its
+attempts, so the service records it once however many of them reach it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import glob
 import hashlib
 import os
 import re
+import secrets
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -43,25 +50,54 @@ class ExchangeAPI:
     per route of routes.ROUTES, of the same name. A refusal raises ExchangeRefused, no answer
     ExchangeError, each logged first as nbgrader's exchange classes do (``fail``)."""
 
-    def __init__(self, url: str, token: str, timeout: float, log, transport=None):
+    RETRIED = (500, 502, 503, 504)  # the service restarting, or the proxy in front of it
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        timeout: float,
+        log,
+        transport=None,
+        retry_for: float = 0.0,
+        first_wait: float = 0.5,
+    ):
         self.service_url = url
         self.api_url = url.rstrip("/") + "/api/"
         self.token = token
         self.timeout = timeout
         self.log = log
         self.transport = transport  # an httpx transport: tests' stand-in for the network
+        self.retry_for = retry_for  # seconds a retried request keeps being tried (0: once)
+        self.first_wait = first_wait  # seconds before the first retry, doubling to 5
 
-    def call(self, name: str, *parts: str, params: dict | None = None, json: dict | None = None) -> dict:
+    def call(
+        self, name: str, *parts: str, params: dict | None = None, json: dict | None = None, key: str = ""
+    ) -> dict:
+        """``key``: an idempotency key, which makes a POST safe to retry (GETs always are)."""
         route = BY_NAME[name]
         query = {k: v for k, v in (params or {}).items() if v}  # an empty filter is no filter
         if set(query) - set(route.query):
             raise TypeError(f"{name} takes no query {sorted(set(query) - set(route.query))}")
-        headers = {"Authorization": f"token {self.token}"}
-        try:
-            with httpx.Client(transport=self.transport, headers=headers, timeout=self.timeout) as http:
-                r = http.request(route.method, self.api_url + route.url(*parts), params=query, json=json)
-        except httpx.HTTPError as err:
-            message = f"Cannot reach the exchange at {self.service_url}: {err}"
+        headers = {"Authorization": f"token {self.token}", **({"Idempotency-Key": key} if key else {})}
+        retried = route.method == "GET" or bool(key)
+        deadline, wait = time.monotonic() + (self.retry_for if retried else 0), self.first_wait
+        with httpx.Client(transport=self.transport, headers=headers, timeout=self.timeout) as http:
+            while True:
+                try:
+                    r = http.request(route.method, self.api_url + route.url(*parts), params=query, json=json)
+                    if r.status_code not in self.RETRIED:
+                        break
+                    failure = f"it answered {r.status_code}"
+                except httpx.HTTPError as err:
+                    r, failure = None, str(err)
+                if time.monotonic() + wait > deadline:
+                    break
+                self.log.warning("The exchange is unavailable (%s); trying again in %.1f s", failure, wait)
+                time.sleep(wait)
+                wait = min(wait * 2, 5.0)
+        if r is None:
+            message = f"Cannot reach the exchange at {self.service_url}: {failure}"
             self.log.fatal(message)
             raise ExchangeError(message) from None
         try:
@@ -98,8 +134,9 @@ class ExchangeAPI:
     def unrelease_assignment(self, course: str, assignment: str) -> dict:
         return self.call("unrelease_assignment", course, assignment)
 
-    def submit(self, course: str, assignment: str, files: dict[str, str]) -> dict:
-        return self.call("submit", course, assignment, json={"files": files})
+    def submit(self, course: str, assignment: str, files: dict[str, str], key: str = "") -> dict:
+        """``key``: this attempt's idempotency key (a new random one if not given)."""
+        return self.call("submit", course, assignment, json={"files": files}, key=key or new_key())
 
     def submissions(self, course: str, assignment: str = "", student: str = "") -> list[dict]:
         """A learner gets their own only, whatever ``student`` says."""
@@ -121,6 +158,11 @@ class ExchangeAPI:
 
     def fetch_feedback(self, course: str, assignment: str, learner: str, submission: str) -> dict:
         return self.call("fetch_feedback", course, assignment, learner, submission)
+
+
+def new_key() -> str:
+    """A submission attempt's idempotency key."""
+    return secrets.token_urlsafe(24)
 
 
 def pack(folder: str, ignore) -> dict[str, bytes]:
@@ -172,6 +214,11 @@ class HubExchange(abc.Exchange):
         config=True
     )
     request_timeout = Float(120.0, help="Seconds a request to the exchange may take.").tag(config=True)
+    retry_for = Float(
+        120.0,
+        help="Seconds a read or a submission is retried while the exchange cannot be reached or "
+        "answers 5xx (the hub restarts a stopped exchange within about 30 s). 0: no retry.",
+    ).tag(config=True)
     path_includes_course = Bool(
         False,
         help="Fetch and submit from <assignment_dir>/<course>/<assignment> rather than "
@@ -197,7 +244,9 @@ class HubExchange(abc.Exchange):
             self.fail(f"No exchange service URL: $AILYS_EXCHANGE_URL is not set {started}")
         if not self.api_token:
             self.fail(f"No JupyterHub API token: $JUPYTERHUB_API_TOKEN is not set {started}")
-        return ExchangeAPI(self.service_url, self.api_token, self.request_timeout, self.log)
+        return ExchangeAPI(
+            self.service_url, self.api_token, self.request_timeout, self.log, retry_for=self.retry_for
+        )
 
     def courses(self, role: str | None = None) -> list[str]:
         """The course of the command line, or every course where the caller has ``role``."""

@@ -11,7 +11,10 @@ service named ``grading-<slug>`` (a per-course grading service) acts as staff of
 Courses, deadlines and submission limits come from the course files.
 
 Its API, under <prefix>api/, is the route table of routes.py: ``make_app`` serves each route
-with the handler ``HANDLERS`` names for it, and refuses to start if the two disagree.
+with the handler ``HANDLERS`` names for it, and refuses to start if the two disagree. A submission
+may carry an ``Idempotency-Key`` header (the client sends one per attempt, resent by its retries):
+the first request with a key records the submission, a later one gets that record back.
+<prefix>metrics serves Prometheus metrics (metrics.py) to a token with hub_config/metrics.py's scope.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ from tornado.log import app_log, enable_pretty_logging
 
 from hub_config import names
 from hub_config.catalogue import LiveCatalogue
+from hub_config.metrics import MetricsHandler
 from hub_config.schema import Course
 
-from .practice import PracticeGrading
+from . import metrics
+from .practice import PracticeGrading, wanted
 from .routes import ROUTES
 from .storage import ExchangeProblem, ExchangeStore, Limits, check_name
 
@@ -113,9 +118,16 @@ class Context:
 
 
 class APIHandler(web.RequestHandler):
-    def initialize(self, ctx: Context):
+    def initialize(self, ctx: Context, routes: dict[str, str]):
         self.ctx = ctx
+        self.routes = routes  # the route's name for each method at this path, for the metrics
         self.who: dict = {}
+
+    def on_finish(self):
+        route = self.routes.get(self.request.method, "other")
+        metrics.LATENCY.labels(route).observe(self.request.request_time())
+        if self.get_status() >= 400:
+            metrics.REFUSALS.labels(metrics.reason_of(self.get_status())).inc()
 
     def check_xsrf_cookie(self):
         pass  # token-authenticated API: no cookies are read
@@ -299,11 +311,21 @@ class SubmitHandler(APIHandler):
     async def post(self, slug, assignment):
         course, _ = await self.course(slug, need="learner", doing="submit")
         learner, now = self.who["name"], self.now()  # its time of arrival, however long storing takes
+        key = self.request.headers.get("Idempotency-Key")
+        autograde = wanted(course, assignment)
 
         def store() -> dict:
             files = decode_files(self.body())
             return self.ctx.store.submit(
-                slug, assignment, learner, files, limits_of(course), now, due_of(course, assignment)
+                slug,
+                assignment,
+                learner,
+                files,
+                limits_of(course),
+                now,
+                due_of(course, assignment),
+                key=key,
+                autograde=autograde,
             )
 
         try:
@@ -315,15 +337,17 @@ class SubmitHandler(APIHandler):
                 )
             raise
         queued = self.ctx.practice.submitted(course, assignment, self.who["name"], meta)
+        replayed = bool(meta.get("replayed"))
+        (metrics.REPLAYS if replayed else metrics.SUBMISSIONS).labels(slug).inc()
         self.log_action(
-            "submitted",
+            "answered a retried submission" if replayed else "submitted",
             course=slug,
             assignment=assignment,
             id=meta["id"],
             late=meta["late"],
             autograde=queued,
         )
-        self.reply({**meta, "autograde_on_submit": queued}, status=201)
+        self.reply({**meta, "autograde_on_submit": queued}, status=200 if replayed else 201)
 
 
 class SubmissionsHandler(APIHandler):
@@ -432,23 +456,23 @@ def answered(handler: type[web.RequestHandler]) -> set[str]:
 def make_app(ctx: Context, prefix: str) -> web.Application:
     """One rule per path of the route table, each answering exactly the table's methods there."""
     handlers: dict[str, type[APIHandler]] = {}
-    methods: dict[str, set[str]] = {}
+    methods: dict[str, dict[str, str]] = {}
     for route in ROUTES:
         handler = handlers.setdefault(route.pattern, HANDLERS[route.name])
-        methods.setdefault(route.pattern, set()).add(route.method)
+        methods.setdefault(route.pattern, {})[route.method] = route.name
         if handler is not HANDLERS[route.name]:
             raise RuntimeError(f"route {route.name}: {route.path} is already {handler.__name__}'s")
     for pattern, handler in handlers.items():
-        if answered(handler) != methods[pattern]:
+        if answered(handler) != set(methods[pattern]):
             raise RuntimeError(
                 f"{handler.__name__} answers {sorted(answered(handler))} at {pattern}, "
                 f"the route table {sorted(methods[pattern])}"
             )
     api = url_path_join(prefix, "api/")
-    return web.Application(
-        [(api + pattern, handler, {"ctx": ctx}) for pattern, handler in handlers.items()],
-        default_handler_class=NotFoundHandler,
-    )
+    rules = [(api + p, handler, {"ctx": ctx, "routes": methods[p]}) for p, handler in handlers.items()]
+    hub_auth = getattr(ctx, "hub_auth", None)  # None: a route-table check without a service
+    rules.append((url_path_join(prefix, "metrics"), MetricsHandler, {"hub_auth": hub_auth}))
+    return web.Application(rules, default_handler_class=NotFoundHandler)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -477,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", names.service_prefix(name))
     server = httpserver.HTTPServer(make_app(ctx, prefix), max_body_size=max_body)
     server.listen(url.port, url.hostname)
+    ioloop.IOLoop.current().add_callback(ctx.practice.resume)  # the queue an earlier run left
     app_log.info(
         "exchange %s serving %s at %s%s, keeping files in %s (0700)",
         name,

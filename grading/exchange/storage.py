@@ -9,8 +9,16 @@ under one root that only the hub's account can read (0700).
 
 Every write is built in <root>/<course>/.tmp/ and moved into place with one rename, so a
 reader sees a whole release, submission or feedback or none of it. A submission is never
-overwritten: each one gets a new folder named by its UTC time of arrival. Nothing here
-knows about users or HTTP: the service (service.py) decides who may call what.
+overwritten: each one gets a new folder named by its UTC time of arrival. Its files are
+fsynced before the rename and the folder after it, so a kill -9 or a power cut leaves the
+submission whole or absent (the .tmp/ left behind is removed at the next start).
+
+A submission may carry the client's idempotency key (one per attempt to submit, resent by each
+retry): a second request with that key gets the first one's record back, never a second copy.
+A submission to an assignment graded on submit holds the marker ``autograde.pending`` from the
+start (written before the rename): the autograde queue is these markers, so it survives the
+service (practice.py resumes them) and a marker never names a submission that is not there.
+Nothing here knows about users or HTTP: the service (service.py) decides who may call what.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from pathlib import Path, PurePosixPath
 
 import nbformat
@@ -34,7 +43,9 @@ from hub_config.units import format_size
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z(-\d+)?$")
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # a client's idempotency key: random, URL-safe
 MAX_DEPTH = 10
+PENDING = "autograde.pending"  # in a submission's folder while it waits to be graded on submit
 
 
 class ExchangeProblem(Exception):
@@ -139,21 +150,48 @@ def human_size(n: int) -> str:
     return format_size(n, exact=False)  # the one size formatter (hub_config/units.py)
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+def check_key(key: str | None) -> str | None:
+    """An idempotency key, as the client sends it (Idempotency-Key header); None if not given."""
+    if key is not None and not _KEY.match(key):
+        raise ExchangeProblem(400, "the Idempotency-Key header must be 16 to 64 of [A-Za-z0-9_-]")
+    return key
+
+
+def _write_bytes(path: Path, data: bytes, durable: bool) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, data: dict, durable: bool = False) -> None:
+    _write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), durable)
 
 
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _write_files(folder: Path, files: dict[str, bytes]) -> dict[str, dict]:
+def _write_files(folder: Path, files: dict[str, bytes], durable: bool = False) -> dict[str, dict]:
     listing = {}
+    folders = {folder}
     for path, data in files.items():
         target = folder / check_relpath(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        folders.add(target.parent)
+        _write_bytes(target, data, durable)
         listing[path] = {"size": len(data), "sha256": sha256(data)}
+    for made in sorted(folders, reverse=True) if durable else ():
+        _fsync_dir(made)  # their entries too, deepest first
     return listing
 
 
@@ -168,11 +206,15 @@ def read_files(folder: Path) -> dict[str, bytes]:
 class ExchangeStore:
     """The exchange's folders. Every method takes names already checked by ``check_name``."""
 
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, tidy: bool = True):
+        """``tidy``: remove what writes cut short left (the service, at its start); False for a
+        reader beside a running service (a test, a bench), whose writes under way it would break."""
         self.root = Path(root)
+        self._locks: dict[Path, threading.Lock] = {}  # one per learner's folder: a key is looked up once
+        self._locks_lock = threading.Lock()
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.root.chmod(0o700)  # learners must not read it, whatever the umask was
-        for stale in self.root.glob("*/.tmp"):  # writes cut short by a stop: never visible, now gone
+        for stale in self.root.glob("*/.tmp") if tidy else ():  # writes cut short: never visible, now gone
             shutil.rmtree(stale, ignore_errors=True)
 
     # --- building blocks ---------------------------------------------------------------
@@ -267,6 +309,10 @@ class ExchangeStore:
     def _submissions(self, course: str, assignment: str) -> Path:
         return self._course(course) / "submissions" / check_name("assignment", assignment)
 
+    def _learner_lock(self, folder: Path) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(folder, threading.Lock())
+
     def submit(
         self,
         course: str,
@@ -276,11 +322,45 @@ class ExchangeStore:
         limits: Limits,
         now: dt.datetime,
         due: dt.datetime | None = None,
+        key: str | None = None,
+        autograde: bool = False,
     ) -> dict:
-        """Keep a new submission, or raise with every problem; earlier submissions are never touched."""
+        """Keep a new submission, or raise with every problem; earlier submissions are never touched.
+
+        ``key``: the client's idempotency key; if a submission of this learner already has it, its
+        record comes back (``replayed`` true) and nothing is written. ``autograde``: mark it pending
+        for autograde on submit, in the same rename."""
+        check_key(key)
         released = self.release_of(course, assignment)
         for path in files:
             check_relpath(path)  # all of them before anything is written
+        parent = self._submissions(course, assignment) / check_name("learner", learner)
+        with self._learner_lock(parent):
+            if key is not None:
+                earlier = self._with_key(parent, key)
+                if earlier is not None:
+                    if {p: f["sha256"] for p, f in earlier["files"].items()} != {
+                        p: sha256(d) for p, d in files.items()
+                    }:
+                        raise ExchangeProblem(
+                            409,
+                            "this Idempotency-Key was already used for other files; submit with a new one",
+                        )
+                    return {**earlier, "replayed": True}
+            return self._submit_new(
+                course, assignment, learner, files, limits, now, due, key, autograde, released
+            )
+
+    def _with_key(self, parent: Path, key: str) -> dict | None:
+        for meta in parent.glob("*/submission.json") if parent.is_dir() else ():
+            data = _read_json(meta)
+            if data.get("idempotency_key") == key:
+                return data
+        return None
+
+    def _submit_new(
+        self, course, assignment, learner, files, limits, now, due, key, autograde, released
+    ) -> dict:
         problems = submission_problems(files, limits, released["notebooks"])
         if problems:
             raise ExchangeProblem(
@@ -293,7 +373,7 @@ class ExchangeStore:
         stage = self._staging(course)
         built = stage / "new"
         built.mkdir()
-        listing = _write_files(built / "files", files)
+        listing = _write_files(built / "files", files, durable=True)
         meta = {
             "course_id": course,
             "assignment_id": assignment,
@@ -305,13 +385,17 @@ class ExchangeStore:
             "seconds_late": max(0.0, (now - due).total_seconds()) if due else 0.0,
             "files": listing,
             "notebooks": notebooks_of(files),
+            "idempotency_key": key,
         }
+        if autograde:
+            _write_bytes(built / PENDING, b"", durable=True)
         parent = self._submissions(course, assignment) / check_name("learner", learner)
         parent.mkdir(parents=True, exist_ok=True)
         base = now.strftime("%Y%m%dT%H%M%S.%fZ")
         for n in range(100):
             meta["id"] = base if n == 0 else f"{base}-{n}"
-            _write_json(built / "submission.json", meta)
+            _write_json(built / "submission.json", meta, durable=True)
+            _fsync_dir(built)
             try:
                 # rename(2) onto an existing non-empty folder fails: never overwrites
                 built.rename(parent / meta["id"])
@@ -320,8 +404,23 @@ class ExchangeStore:
                 continue
         else:
             raise ExchangeProblem(503, "too many submissions at the same instant; submit again")
+        _fsync_dir(parent)  # the rename itself survives a power cut
         shutil.rmtree(stage, ignore_errors=True)
         return meta
+
+    # --- autograde on submit: the durable queue ----------------------------------------------
+
+    def pending_autograde(self) -> list[dict]:
+        """Records of the submissions still waiting to be graded on submit, oldest first."""
+        found = [
+            _read_json(p.parent / "submission.json") for p in self.root.glob(f"*/submissions/*/*/*/{PENDING}")
+        ]
+        return sorted(found, key=lambda m: (m["submitted_at"], m["id"]))
+
+    def autograded(self, course: str, assignment: str, learner: str, sub_id: str) -> None:
+        """Take a submission off the queue (graded, or left for the instructor)."""
+        marker = self._submission(course, assignment, learner, sub_id) / PENDING
+        marker.unlink(missing_ok=True)
 
     def submissions(
         self, course: str, assignment: str | None = None, learner: str | None = None

@@ -11,7 +11,9 @@ from traitlets.config import Config
 from .. import names
 from ..catalogue import Catalogue
 from ..schema import Course
+from ..teams import team_groups
 from .grading import staff_scopes
+from .teams import team_roles_of
 
 
 def course_groups(course: Course, learners: tuple[str, ...]) -> dict[str, dict]:
@@ -49,12 +51,16 @@ def instructor_role(course: Course, learners: tuple[str, ...]) -> dict:
 
 
 def roles_of(username: str, catalogue: Catalogue) -> list[dict]:
-    """The course roles ``username`` holds, as Authenticator.manage_roles expects them."""
-    return [instructor_role(c, catalogue.learners(c)) for c in catalogue.courses if username in c.instructors]
+    """The course and team roles ``username`` holds, as Authenticator.manage_roles expects them."""
+    courses = [
+        instructor_role(c, catalogue.learners(c)) for c in catalogue.courses if username in c.instructors
+    ]
+    return courses + team_roles_of(username, catalogue)
 
 
 def apply_groups_and_roles(c: Config, catalogue: Catalogue) -> None:
     groups = {}
     for course in catalogue.courses:
         groups.update(course_groups(course, catalogue.learners(course)))
+    groups.update(team_groups(catalogue))  # each team's members and mentors (hub_config/teams.py)
     c.JupyterHub.load_groups = groups

@@ -6,7 +6,6 @@ demos they may open is the gallery's decision, from the course files.
 """
 
 import sys
-from pathlib import Path
 
 from traitlets.config import Config
 
@@ -16,8 +15,6 @@ from ._lists import append
 
 SERVICE = names.GALLERY_SERVICE
 ACCESS_SCOPE = names.access_scope(SERVICE)
-# Holds login.html, which adds the gallery's links to JupyterHub's own login page.
-HUB_TEMPLATES = str(Path(__file__).resolve().parents[2] / "gallery" / "templates" / "hub")
 
 
 def gallery_url(catalogue: Catalogue) -> str:
@@ -56,7 +53,7 @@ def apply_gallery(c: Config, catalogue: Catalogue) -> None:
         },
     )
     c.JupyterHub.extra_user_scopes = {*c.JupyterHub.get("extra_user_scopes", set()), ACCESS_SCOPE}
-    append(c.JupyterHub, "template_paths", HUB_TEMPLATES)
+    # The hub's login page (hub_config/templates/login.html) lists the public demos.
     c.JupyterHub.template_vars = {
         **c.JupyterHub.get("template_vars", {}),
         "gallery_url": gallery_url(catalogue),

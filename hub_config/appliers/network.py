@@ -15,3 +15,6 @@ def apply_network(c: Config, site: Site, secrets: Secrets) -> None:
     c.ConfigurableHTTPProxy.should_start = False
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{listen.proxy_api_port}"
     c.ConfigurableHTTPProxy.auth_token = secrets.proxy_token
+    # The proxy restarted (by its service manager) knows no route but the hub's: the hub's periodic
+    # check puts them back, and the same check records learners' activity.
+    c.JupyterHub.last_activity_interval = listen.route_check_every

@@ -65,3 +65,22 @@ def apply_services(c: Config, catalogue: Catalogue, secrets: Secrets) -> None:
             "services": [CLI_SERVICE],
         },
     )
+
+
+def apply_managed_services(c: Config, catalogue: Catalogue) -> None:
+    """How the hub runs the services the other appliers added, last of them: each one it starts ends
+    with it (hub_config/child_of_hub.py: a hub killed and started again finds its ports free), and
+    each one it waits for (a command and a URL) gets the site's start timeout, past which JupyterHub
+    exits."""
+    timeout = catalogue.site.services_start_timeout
+    services = []
+    for service in c.JupyterHub.get("services", []):
+        if service.get("command"):
+            service = {
+                **service,
+                "command": [sys.executable, "-m", "hub_config.child_of_hub", *service["command"]],
+            }
+            if service.get("url"):
+                service["timeout"] = timeout
+        services.append(service)
+    c.JupyterHub.services = services

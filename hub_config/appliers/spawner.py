@@ -25,6 +25,20 @@ LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
     "notebook": False,  # Notebook 7's interface; learners work in JupyterLab (default_url /lab)
     "notebook_shim": False,  # serves Notebook-era server extensions, and none is loaded
     "jupyter_lsp": False,  # no language server is installed, so it would only look for them
+    # Real-time collaboration: in team servers only (TEAM_SERVER_EXTENSIONS, docs/teams.md).
+    "jupyter_server_ydoc": False,
+    "jupyter_server_fileid": False,  # the file ids that collaboration rooms are named by
+}
+
+# A team account's shared server (hub_config/appliers/teams.py): a learner's, with collaboration,
+# and without nbgrader's learner side: the team account is no learner of the course (the exchange
+# refuses it), and nbgrader is the heaviest import of a learner's server.
+TEAM_SERVER_EXTENSIONS: dict[str, bool] = LEARNER_SERVER_EXTENSIONS | {
+    "jupyter_server_ydoc": True,
+    "jupyter_server_fileid": True,
+    "nbgrader.server_extensions.assignment_list": False,
+    "nbgrader.server_extensions.course_list": False,
+    "nbgrader.server_extensions.validate_assignment": False,
 }
 
 

@@ -17,6 +17,7 @@ from jupyterhub.handlers import BaseHandler
 from nativeauthenticator.orm import UserInfo
 
 from .. import i18n
+from ..hub_language import hub_language
 from .invitations import look_up, use
 
 SCRUBBED = "/invitation/[secret]"
@@ -35,9 +36,7 @@ class InvitationHandler(BaseHandler):
 
     @property
     def lang(self) -> str:
-        if not hasattr(self, "_lang"):
-            self._lang = i18n.language(self)
-        return self._lang
+        return hub_language(self)
 
     def page(self, state: str, found=None, status: int = 200, **extra) -> None:
         catalogue = self.authenticator.catalogue()
@@ -52,14 +51,7 @@ class InvitationHandler(BaseHandler):
                 ns["instructors"] = ", ".join(course.instructors)
         ns.setdefault("minimum_length", catalogue.site.authentication.minimum_password_length)
         self.set_status(status)
-        self.finish(
-            i18n.render(
-                "invitation.html",
-                self.lang,
-                tuple(self.settings.get("template_path") or ()),
-                **{**self.template_namespace, "xsrf": self.xsrf_token.decode("ascii"), **ns},
-            )
-        )
+        self.finish(self.render_template("invitation.html", sync=True, **ns))
 
     def password_problem(self, password: str, confirmation: str) -> str | None:
         _ = i18n.gettext(self.lang)

@@ -10,9 +10,8 @@ told not to, and calls each one's checks its own way. Here one authenticator cla
 windows, roles at login and refresh) run once, the same way, on both paths; only
 ``authenticate`` is told which path a request came by: the provider's callback, or the form.
 
-The page is JupyterHub's own login page whose form is replaced (``get_custom_html``, rendered
-by JupyterHub with the request's xsrf token) by the single sign-on button and the local form,
-so the gallery's additions to the login page stay.
+The page is our login page (hub_config/templates/login.html, in the visitor's language), which
+shows the single sign-on button (``sso_choice``) above the local form.
 """
 
 from __future__ import annotations
@@ -21,32 +20,9 @@ from jupyterhub.auth import Authenticator
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.orm import UserInfo
 from oauthenticator.oauth2 import OAuthCallbackHandler
-from tornado.escape import xhtml_escape
 
 from .local import LocalLogin
 from .oidc import Refused, SingleSignOn
-
-# Rendered by JupyterHub's LoginHandler as a Jinja template with: xsrf, next, login_error,
-# username, authenticator_login_url (the local form's action).
-PAGE = """
-<div id="ailys-login" style="max-width: 24rem; margin: 2rem auto;">
-  <p><a id="sso-login" role="button" class="btn btn-jupyter btn-lg form-control"
-        href="{sso_url}{{% if next %}}?next={{{{ next }}}}{{% endif %}}">{label}</a></p>
-  <p style="text-align: center;">ou · <i>or</i></p>
-  <form id="local-login" action="{{{{ authenticator_login_url }}}}" method="post" role="form">
-    <h2 style="font-size: 1.1rem;">Compte local · <i>Local account</i></h2>
-    {{% if login_error %}}<p class="login_error">{{{{ login_error }}}}</p>{{% endif %}}
-    <input type="hidden" name="_xsrf" value="{{{{ xsrf }}}}" />
-    <label for="username_input">Identifiant · <i>Username</i></label>
-    <input id="username_input" type="text" autocapitalize="off" autocorrect="off" autocomplete="username"
-           class="form-control" name="username" value="{{{{ username or '' }}}}" />
-    <label for="password_input">Mot de passe · <i>Password</i></label>
-    <input id="password_input" type="password" class="form-control" autocomplete="current-password"
-           name="password" />
-    <input id="login_submit" type="submit" class="btn btn-jupyter form-control" value="Se connecter · Sign in" />
-  </form>
-</div>
-"""
 
 
 class SingleSignOnOrLocal(SingleSignOn, LocalLogin):
@@ -54,8 +30,11 @@ class SingleSignOnOrLocal(SingleSignOn, LocalLogin):
         return Authenticator.login_url(self, base_url)  # the page with both, not the provider
 
     def get_custom_html(self, base_url):
-        sso_url = xhtml_escape(SingleSignOn.login_url(self, base_url))
-        return PAGE.format(sso_url=sso_url, label=xhtml_escape(self.login_service))
+        return ""  # hub_config/templates/login.html shows both ways in, in the visitor's language
+
+    def sso_choice(self, base_url) -> dict:
+        """The provider's button of the login page: its URL and label."""
+        return {"url": SingleSignOn.login_url(self, base_url), "label": self.login_service}
 
     def get_handlers(self, app):
         # JupyterHub's login page and NativeAuthenticator's password pages (LocalLogin's), then

@@ -20,6 +20,7 @@ from traitlets import Unicode
 
 from .. import i18n
 from ..appliers.access import instructor_role, roles_of
+from ..appliers.teams import managed_team_roles
 from ..catalogue import Catalogue, LiveCatalogue
 from ..personal_data.logins import login_method, record_login
 from ..roster import Closed
@@ -120,4 +121,4 @@ class CatalogueRules(Authenticator):
         return [
             {**instructor_role(c, catalogue.learners(c)), "users": list(c.instructors)}
             for c in catalogue.courses
-        ]
+        ] + managed_team_roles(catalogue)

@@ -12,12 +12,14 @@ of access), with a README.txt that lists what is in it and what is held elsewher
     rosters.json                    directory or provider groups recorded for them
     logins.jsonl                    each login: time (UTC) and method
     archives/<name>-<date>.tar.zst  what retention archived
+    footprint.json                  energy and CO2 records of their sessions and graded submissions
 
 The zip is written mode 0600 (it is personal data) and moved into place whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -99,6 +101,12 @@ def _pack(z: zipfile.ZipFile, held: Holdings) -> list[str]:
         z.write(held.logins, "logins.jsonl")
     for archive in held.archives:
         z.write(archive, f"archives/{archive.name}")
+    if held.footprints or held.idle_stops:
+        records = {
+            "records": [dataclasses.asdict(r) for r in held.footprints],
+            "idle_stops": [dataclasses.asdict(s) for s in held.idle_stops],
+        }
+        z.writestr("footprint.json", _json(records))
     return skipped
 
 
@@ -150,6 +158,11 @@ def readme(catalogue: Catalogue, held: Holdings, skipped: list[str], now: dt.dat
         (held.rosters, "rosters.json", "directory or identity provider groups recorded with this name"),
         (held.logins, "logins.jsonl", "each login: its time (UTC) and method (local, ldap, oidc)"),
         (held.archives, "archives/", "archives of files made by the retention policy (tar.zst)"),
+        (
+            held.footprints or held.idle_stops,
+            "footprint.json",
+            "energy and CO2 records of each session and graded submission, and idle sessions stopped",
+        ),
     ]
     lines += [f"  {path:<30} {what}" for found, path, what in present if found]
     if not held:

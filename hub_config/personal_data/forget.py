@@ -44,6 +44,8 @@ def forget(catalogue: Catalogue, name: str, hub=None) -> Report:
     if records.remove_demo_login(where, name):
         report.removed.append(f"demo password in {where.demo_logins}")
     report.removed += hub_records.delete_hub_user(where, name, hub)
+    if held.footprints or held.idle_stops:
+        report.removed.append(_forget_footprints(where.database_url, name))
     if held.home:
         files = count_files(held.home)
         shutil.rmtree(held.home)
@@ -86,3 +88,20 @@ def forget(catalogue: Catalogue, name: str, hub=None) -> Report:
     ]
     report.left += held.elsewhere
     return report
+
+
+def _forget_footprints(database_url: str, name: str) -> str:
+    """Energy records are anonymised, not deleted: course and site totals stay true."""
+    from sqlalchemy import create_engine
+
+    from footprint.records import forget_person
+
+    engine = create_engine(database_url)
+    try:
+        records, stops = forget_person(engine, name)
+    finally:
+        engine.dispose()
+    return (
+        f"name from {records} energy records and {stops} idle-stop records in the hub database "
+        "(anonymised: the course and site totals keep their figures)"
+    )

@@ -30,11 +30,17 @@ class Holdings:
     unix_account: pwd.struct_passwd | None  # made by the local spawner for their servers
     named_in: list[str]  # site and course files (git) that name them
     elsewhere: list[str]  # held by others than this platform, or not by it at all
+    # Energy records of their sessions and graded submissions, and of their idle sessions the
+    # culler stopped (footprint/records.py, in the hub database).
+    footprints: list = dataclasses.field(default_factory=list)
+    idle_stops: list = dataclasses.field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
             (self.home, self.exchange, self.nbgrader, self.grades, self.hub, self.cohorts, self.rosters)
-        ) or any((self.logins, self.archives, self.demo_login, self.unix_account))
+        ) or any(
+            (self.logins, self.archives, self.demo_login, self.unix_account, self.footprints, self.idle_stops)
+        )
 
     def lines(self) -> list[str]:
         """What is held, one line each, as forget's confirmation and the export's README list it."""
@@ -58,6 +64,11 @@ class Holdings:
             out.append(f"demo password in {self.places.demo_logins}")
         if self.unix_account:
             out.append(f"Unix account {self.name} (uid {self.unix_account.pw_uid}) made for their servers")
+        if self.footprints or self.idle_stops:
+            out.append(
+                f"energy records in the hub database: {len(self.footprints)} sessions and graded "
+                f"submissions, {len(self.idle_stops)} idle sessions stopped"
+            )
         return out
 
 
@@ -95,6 +106,18 @@ def _elsewhere(catalogue: Catalogue, name: str, rosters: dict[str, list[str]]) -
     return out
 
 
+def _footprint_records(where: Places, name: str) -> tuple[list, list]:
+    from sqlalchemy import create_engine
+
+    from footprint.records import of_person
+
+    engine = create_engine(where.database_url)
+    try:
+        return of_person(engine, name)
+    finally:
+        engine.dispose()
+
+
 def holdings(catalogue: Catalogue, name: str) -> Holdings:
     name = check_person(name)
     where = places(catalogue)
@@ -109,7 +132,10 @@ def holdings(catalogue: Catalogue, name: str) -> Holdings:
     demo = where.demo_logins.is_file() and any(
         line.split(maxsplit=1)[:1] == [name] for line in where.demo_logins.read_text().splitlines()
     )
+    footprints, idle_stops = _footprint_records(where, name)
     return Holdings(
+        footprints=footprints,
+        idle_stops=idle_stops,
         name=name,
         places=where,
         home=home if home and home.is_dir() else None,

@@ -11,5 +11,6 @@ authentication section), course.py (course files); types.py holds the field type
 from .course import *  # noqa: F403
 from .people import *  # noqa: F403
 from .site import *  # noqa: F403
+from .team import *  # noqa: F403
 from .types import *  # noqa: F403
 from .types import _not_reserved, _within_a_year  # noqa: F401

@@ -10,14 +10,10 @@ from pydantic import BeforeValidator, Field, StringConstraints, ValidationInfo, 
 
 from .. import names
 from .people import AccessWindow
-from .types import Bytes, CourseKind, Person, Seconds, Slug, SlurmName, Strict, Walltime
+from .team import Team, course_team_problems
+from .types import Bytes, CourseKind, Person, Seconds, Slug, SlurmName, Strict, Title, Walltime
 
 # --- course ----------------------------------------------------------------------------------
-
-
-class Title(Strict):
-    fr: str = Field(min_length=1, description="In French.")
-    en: str = Field(min_length=1, description="In English.")
 
 
 class Resources(Strict):
@@ -233,19 +229,43 @@ class Course(Strict):
     )
     autograde: Autograde = Field(default_factory=Autograde, description="Limits of autograding.")
     grades: Grades = Field(default_factory=Grades, description="Gradebook, late policy and emails.")
+    mentors: list[Person] = Field(
+        default_factory=list,
+        description="People who mentor the course's teams without teaching it (data professionals, "
+        "chair holders): they log in and reach their teams' folders, servers and mentor page only.",
+    )
+    teams: list[Team] = Field(
+        default_factory=list,
+        description="Project teams of the course's learners, each with a shared folder and server "
+        "(docs/teams.md).",
+    )
 
-    @field_validator("instructors", "learners", "assignments", "demos")
+    @field_validator("instructors", "learners", "mentors", "assignments", "demos")
     @classmethod
     def _no_doubles(cls, items: list, info: ValidationInfo) -> list:
         ids = [getattr(i, "name", None) or getattr(i, "notebook", i) for i in items]
         doubles = sorted({i for i in ids if ids.count(i) > 1})
         if doubles:
             raise ValueError(f"{', '.join(doubles)} listed more than once")
-        if info.field_name == "learners":
-            both = sorted(set(items) & set(info.data.get("instructors", [])))
+        # (this field, the earlier one it may not share a person with, the words for both)
+        other = {
+            "learners": ("instructors", "instructor and learner"),
+            "mentors": ("learners", "mentor and learner"),
+        }
+        if info.field_name in other:
+            field, words = other[info.field_name]
+            both = sorted(set(items) & set(info.data.get(field, [])))
             if both:
-                raise ValueError(f"{', '.join(both)} cannot be both instructor and learner of one course")
+                raise ValueError(f"{', '.join(both)} cannot be both {words} of one course")
         return items
+
+    @field_validator("teams")
+    @classmethod
+    def _teams_agree(cls, teams: list[Team], info: ValidationInfo) -> list[Team]:
+        reasons = course_team_problems(teams, info.data.get("instructors", []), info.data.get("mentors", []))
+        if reasons:
+            raise ValueError("; ".join(reasons))
+        return teams
 
     @field_validator("end")
     @classmethod

@@ -17,6 +17,7 @@ from pydantic import (
 
 from .energy import Energy
 from .people import Authentication, Retention, Smtp
+from .team import Teams
 from .types import (
     DEFAULT_MAX_WALLTIME,
     RESERVED_ACCOUNTS,
@@ -44,6 +45,14 @@ class Listen(Strict):
         8081, description="Port of the hub itself on 127.0.0.1 (proxy and servers reach it)."
     )
     proxy_api_port: Port = Field(8001, description="Port of the proxy's REST API on 127.0.0.1.")
+    route_check_every: Seconds = Field(
+        30,
+        ge=5,
+        le=3600,
+        description="How often the hub compares the proxy's routes with its servers and adds what is "
+        "missing (JupyterHub's last_activity_interval, 5 minutes by default): after the proxy restarts, "
+        "learners reach their running servers again within this time.",
+    )
 
     @field_validator("hub_port", "proxy_api_port")
     @classmethod
@@ -465,6 +474,14 @@ class Site(Strict):
         description="How often the course-sync service rereads courses_dir and brings groups and "
         "memberships up to date (`ailys courses sync` does it at once).",
     )
+    services_start_timeout: Seconds = Field(
+        120,
+        ge=10,
+        le=3600,
+        description="How long the hub waits at its start for each hub service it runs (gallery, "
+        "exchange, formgraders, footprint...) to answer; JupyterHub stops if one does not. Its own "
+        "default, 30 s, is too short for a busy node: the gallery preheats its demos' kernels.",
+    )
     database_url: str | None = Field(
         None,
         pattern=r"^(sqlite:///|postgresql(\+\w+)?://)",
@@ -487,6 +504,7 @@ class Site(Strict):
     grading: Grading = Field(default_factory=Grading)
     formgraders: Formgraders = Field(default_factory=Formgraders)
     energy: Energy = Field(default_factory=Energy)
+    teams: Teams = Field(default_factory=Teams, description="Project teams: folders, sizes, mentor page.")
 
     @field_validator("exchange")
     @classmethod
@@ -509,3 +527,22 @@ class Site(Strict):
         if gallery.enabled and taken:
             raise ValueError(f"port {gallery.port} is already used by listen.{taken[0]}")
         return gallery
+
+    @model_validator(mode="after")
+    def _footprint_port_free(self) -> Site:
+        # Every `*port` key of the other sections (listen, gallery, exchange, formgraders' first,
+        # any service added later), skipping a service that is turned off. After: energy is
+        # often left to its defaults, which field validators do not see.
+        port = self.energy.service.port
+        taken = [
+            f"{section}.{key}"
+            for section in type(self).model_fields
+            if section != "energy"
+            and isinstance(part := getattr(self, section), Strict)
+            and getattr(part, "enabled", True)
+            for key in type(part).model_fields
+            if key.endswith("port") and getattr(part, key) == port
+        ]
+        if self.energy.service.enabled and taken:
+            raise ValueError(f"energy.service.port {port} is already used by {taken[0]}")
+        return self

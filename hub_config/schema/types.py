@@ -104,6 +104,10 @@ RESERVED_ACCOUNTS = (
     # the hub's own accounts (docs/design-notes.md; grading.user's default)
     "jupyterhub",
     "ailys-*",
+    # a project team's account and Unix group, and its mentors' hub group (hub_config/names.py):
+    # a person of that name would own a team's folder and server
+    "team-*",
+    "mentors-*",
 )
 
 
@@ -154,3 +158,8 @@ def submodel(annotation) -> type[BaseModel] | None:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Title(Strict):
+    fr: str = Field(min_length=1, description="In French.")
+    en: str = Field(min_length=1, description="In English.")

@@ -36,7 +36,11 @@ def plan_container(
     username: str,
     pids_limit: int,
     tmp_size: int,
+    teams: dict[str, int] | None = None,
 ) -> ContainerPlan:
+    """``teams``: team folder -> its group's gid, for the folders this account reaches: each bound
+    at its own path (the home's team-<team> links resolve inside) and its group added to the
+    container's process, whose groups are otherwise the primary one only."""
     home = account.pw_dir
     shell = account.pw_shell if account.pw_shell not in NO_LOGIN_SHELLS else "/bin/bash"
     create = {
@@ -56,12 +60,15 @@ def plan_container(
         "read_only": True,  # the image is the course's: nobody changes it from inside
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,mode=1777,size={tmp_size}"},
     }
+    teams = teams or {}
+    if teams:
+        host["group_add"] = [str(gid) for gid in sorted(set(teams.values()))]
     env = {"HOME": home, "USER": account.pw_name, "LOGNAME": account.pw_name, "SHELL": shell}
     return ContainerPlan(
         image=image,
         mem_limit=memory,
         cpu_limit=float(cpus),
-        volumes={home: {"bind": home, "mode": "rw"}},
+        volumes={home: {"bind": home, "mode": "rw"}, **{f: {"bind": f, "mode": "rw"} for f in sorted(teams)}},
         create=create,
         host=host,
         env=env,

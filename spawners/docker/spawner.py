@@ -22,6 +22,7 @@ from traitlets import Callable, Dict, Float, Integer, Unicode, default
 from ..homes import LearnerHome
 from ..ready import answers
 from ..slurm.request import Launch, check_profiles, parse_form, resolve
+from ..team_server import TeamServer
 from .container import ContainerPlan, plan_container, server_env
 from .errors import ContainerSpawnError
 from .words import end_of_container, gone, limits_words
@@ -34,7 +35,7 @@ FORM_FIELDS = ["cpus", "memory"]  # what a container limits; GPUs and session le
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
-class ContainerSpawner(LearnerHome, DockerSpawner):
+class ContainerSpawner(TeamServer, LearnerHome, DockerSpawner):
     """A learner's JupyterLab in a container of one of their courses' environment image."""
 
     profiles = Callable(
@@ -154,7 +155,11 @@ class ContainerSpawner(LearnerHome, DockerSpawner):
     # --- profiles, form and validation ----------------------------------------------------------
 
     def _profiles(self) -> dict[str, dict]:
-        return check_profiles(self.profiles([g.name for g in self.user.groups]) or {})
+        # A team account: its team's course only (team_server.py).
+        profiles = self.team_profiles()
+        if profiles is None:
+            profiles = self.profiles([g.name for g in self.user.groups])
+        return check_profiles(profiles or {})
 
     @default("options_form")
     def _options_form_default(self):
@@ -222,6 +227,15 @@ class ContainerSpawner(LearnerHome, DockerSpawner):
         finally:
             self._starting = False
 
+    def _team_mounts(self, account) -> dict[str, int]:
+        """The team folders this container binds, with their groups' gids: a person's teams
+        (spawners/teams.py), or a team account's own folder (team_server.py)."""
+        mounts = self.team_mounts(account)
+        team = self.team()
+        if team:
+            mounts[team["folder"]] = account.pw_gid
+        return mounts
+
     async def _start(self):
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -245,6 +259,7 @@ class ContainerSpawner(LearnerHome, DockerSpawner):
             username=self.user.name,
             pids_limit=self.pids_limit,
             tmp_size=self.tmp_size,
+            teams=self._team_mounts(account),
         )
         self._plan = plan
         self.image, self.mem_limit, self.cpu_limit = plan.image, plan.mem_limit, plan.cpu_limit

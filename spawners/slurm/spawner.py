@@ -21,6 +21,7 @@ from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, defau
 
 from ..accounts import SystemAccountGuard
 from ..ready import answers
+from ..team_server import TeamServer
 from .batch import render_batch_script
 from .client import JobStatus, QueuePlace, SlurmClient, has_ended
 from .container import (
@@ -54,7 +55,7 @@ class _Progress:
     events: list[dict] = field(default_factory=list)
 
 
-class SlurmSpawner(SystemAccountGuard, Spawner):
+class SlurmSpawner(TeamServer, SystemAccountGuard, Spawner):
     """A learner's JupyterLab as a Slurm job, with the resources of one of their courses."""
 
     # --- configuration ---------------------------------------------------------------------------
@@ -326,7 +327,11 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
     # --- profiles, form and validation ------------------------------------------------------------
 
     def _profiles(self) -> dict[str, dict]:
-        return check_profiles(self.profiles([g.name for g in self.user.groups]) or {})
+        # A team account: its team's course only (team_server.py).
+        profiles = self.team_profiles()
+        if profiles is None:
+            profiles = self.profiles([g.name for g in self.user.groups])
+        return check_profiles(profiles or {})
 
     @default("options_form")
     def _options_form_default(self):
@@ -344,6 +349,8 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
                     "partition": p.get("partition"),
                     # hub_config/profiles.py: the course's resources used in full for an hour
                     "energy": p.get("energy_wh_per_hour"),
+                    # what the form's figure starts from when the learner edits a resource
+                    "resources": {"cpus": p["cpus"], "memory_gb": p["memory"] / 1024**3, "gpus": p["gpus"]},
                 }
             )
         env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -463,7 +470,7 @@ class SlurmSpawner(SystemAccountGuard, Spawner):
         env.update({k: v for k, v in self._command_env().items() if k.startswith("SLURM_")})
         env.pop("JPY_API_TOKEN", None)  # JupyterHub's pre-0.7 name of the token: nothing reads it
         if self.container != "none":  # the image's programs and learner config, not the hub's
-            env.update(PATH=IMAGE_PATH, JUPYTER_CONFIG_PATH=IMAGE_JUPYTER_CONFIG)
+            env.update(PATH=IMAGE_PATH, JUPYTER_CONFIG_PATH=self.team_config_path(IMAGE_JUPYTER_CONFIG))
         return env
 
     def container_for(self, image: Path | None, account: pwd.struct_passwd) -> Charliecloud | None:

@@ -153,12 +153,22 @@ class Ours(Target):
     name = "ours"
 
     def __init__(
-        self, users: list[str], *, name: str = "ours", site: dict | None = None, resources: dict | None = None
+        self,
+        users: list[str],
+        *,
+        name: str = "ours",
+        site: dict | None = None,
+        resources: dict | None = None,
+        start_timeout: float = 120,
+        **course_keys,
     ) -> None:
+        """``course_keys``: more keys of the bench course's course.yaml (assignments, ...)."""
         super().__init__(users)
         self.name = name
-        extra = {"resources": resources} if resources else {}
-        self.hub = RunningHub([course("bench", ["benchprof"], users, **extra)], site=site)
+        extra = {"resources": resources, **course_keys} if resources else course_keys
+        self.hub = RunningHub(
+            [course("bench", ["benchprof"], users, **extra)], site=site, start_timeout=start_timeout
+        )
         (self.hub.data / "jupyterhub_config.d" / "60-bench.py").write_text(
             f"c.JupyterHub.services.append({{'name': 'bench', 'api_token': {self.token!r}}})\n"
             f"c.JupyterHub.load_roles.append({{'name': 'bench', 'services': ['bench'], 'scopes': {SCOPES!r}}})\n"
@@ -176,7 +186,7 @@ class Ours(Target):
         # RunningHub.stop() deletes every account made since its start, and on a shared machine other
         # test sessions make theirs meanwhile: leave it only the bench's.
         self.hub._accounts_before = {p.pw_name for p in pwd.getpwall()} - set(self.users)
-        if keep:  # stop() deletes the hub's folder
+        if keep and self.log_file.parent.exists():  # stop() deletes the hub's folder
             shutil.copytree(self.log_file.parent, self.hub.root.parent / "ours-logs")
         self.hub.stop()
         shutil.rmtree(self.hub.root, ignore_errors=True)
@@ -209,8 +219,9 @@ c.JupyterHub.load_roles = [{{"name": "bench", "services": ["bench"], "scopes": {
 class Stock(Target):
     name = "stock"
 
-    def __init__(self, users: list[str]) -> None:
+    def __init__(self, users: list[str], start_timeout: float = 60) -> None:
         super().__init__(users)
+        self.start_timeout = start_timeout
         self.root = Path(tempfile.mkdtemp(prefix="stock-"))
         port = free_port()
         self.config = self.root / "jupyterhub_config.py"
@@ -232,7 +243,7 @@ class Stock(Target):
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = start_stock_hub(self.config, self.root, self.log_file, self.url)
+        self.proc = start_stock_hub(self.config, self.root, self.log_file, self.url, self.start_timeout)
 
     def hub_pid(self) -> int:
         return self.proc.pid

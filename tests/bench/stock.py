@@ -15,7 +15,9 @@ from tests.services.hub import wait_until
 BIN = Path(sys.executable).parent
 
 
-def start_stock_hub(config: Path, cwd: Path, log_file: Path, url: str) -> subprocess.Popen:
+def start_stock_hub(
+    config: Path, cwd: Path, log_file: Path, url: str, timeout: float = 60
+) -> subprocess.Popen:
     """``jupyterhub -f config``, its output appended to ``log_file``; returns once ``url``'s API
     answers, or raises if the hub exits first."""
     with open(log_file, "ab") as log:
@@ -31,7 +33,7 @@ def start_stock_hub(config: Path, cwd: Path, log_file: Path, url: str) -> subpro
         except httpx.HTTPError:
             return False
 
-    wait_until(answers, 60, f"the stock hub on {url}")
+    wait_until(answers, timeout, f"the stock hub on {url}")
     return proc
 
 

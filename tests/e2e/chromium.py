@@ -35,11 +35,14 @@ def dismiss_first_run_prompts(page) -> None:
 
 
 @contextlib.contextmanager
-def lab_page(browser, hub, output_dir: Path, timeout: float = 30, name: str = "browser"):
+def lab_page(
+    browser, hub, output_dir: Path, timeout: float = 30, name: str = "browser", locale: str = "en-US"
+):
     """A fresh browser page for one test, with JupyterLab's first-run prompts answered. On the way
     out: a screenshot if the test failed, the browser console (files named after ``name``, for
-    tests with several people's pages) and the hub log in output_dir."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    tests with several people's pages) and the hub log in output_dir. ``locale``: the browser's
+    language (its Accept-Language)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=locale)
     page = context.new_page()
     page.set_default_timeout(timeout * 1000)
     console = []

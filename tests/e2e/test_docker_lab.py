@@ -80,7 +80,7 @@ def test_learner_picks_a_course_and_runs_a_cell_in_its_container(browser, hub, p
         page.screenshot(path=output_dir / "launch-form.png")
 
         page.locator("label[for=course-dck-vision]").click()
-        page.get_by_role("button", name="Start").click()
+        page.locator("#spawn_form button[type=submit]").click()
         page.wait_for_url(f"**/user/{LEARNER}/lab**", timeout=SPAWN_TIMEOUT * 1000)
         [container] = podman.containers(LEARNER)
         assert container["Image"] == image.tag

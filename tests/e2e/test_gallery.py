@@ -54,7 +54,8 @@ def hub():
 def test_a_visitor_opens_a_public_demo_from_the_landing_page_and_moves_a_slider(browser, hub, output_dir):
     from playwright.sync_api import expect
 
-    with lab_page(browser, hub, output_dir, UI_TIMEOUT) as page:
+    # A French browser: the login page lists the public demos by their French titles (docs/languages.md).
+    with lab_page(browser, hub, output_dir, UI_TIMEOUT, locale="fr-FR") as page:
         elsewhere = []  # every request must stay on this site (no CDN, loopback only)
         page.on("request", lambda r: urlparse(r.url).hostname != "127.0.0.1" and elsewhere.append(r.url))
         page.goto(f"{hub.url}/")

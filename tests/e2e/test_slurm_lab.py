@@ -9,6 +9,7 @@ Debian's Chromium (fixture in conftest.py). Screenshots go to test-output/<test 
 from __future__ import annotations
 
 import pwd
+import re
 
 import pytest
 
@@ -37,6 +38,15 @@ COURSES = [
     ),
     course("other", ["prof-selma"], ["someone-else"], title={"fr": "Autre cours", "en": "Other course"}),
 ]
+
+
+def energy_per_hour(cpus: float, memory_gb: float) -> str:
+    """The form's figure for these resources on the cpu partition, as the model computes it."""
+    from footprint.model import factors_for, hourly_energy_wh
+    from hub_config.schema.energy import Energy
+
+    return f"{hourly_energy_wh(cpus, memory_gb, 0, factors_for(Energy(), 'cpu')).value:.3g}"
+
 
 SPAWN_TIMEOUT = 120  # seconds; a Slurm spawn is a few seconds here, the margin is for a loaded CI machine
 UI_TIMEOUT = 30
@@ -86,8 +96,18 @@ def test_learner_picks_a_course_environment_and_runs_in_a_slurm_job(browser, hub
         expect(page.locator("#course-tabular")).to_be_checked()
         page.screenshot(path=output_dir / "launch-form.png")
 
+        # The energy per hour follows the resources the learner types, by the records' model.
+        tabular = page.locator("#energy-tabular")
+        for cpus, memory, shown in (("4", "", (4, 0.5)), ("4", "2G", (4, 2)), ("", "", (1, 0.5))):
+            page.locator("#slurm-cpus").fill(cpus)
+            page.locator("#slurm-memory").fill(memory)
+            expect(tabular).to_contain_text(f"At most {energy_per_hour(*shown)} Wh per hour at full use")
+
         page.locator("label[for=course-vision]").click()
-        page.get_by_role("button", name="Start").click()
+        page.locator("#slurm-walltime").fill("10m")  # a short session: JupyterLab warns at once
+        page.locator(
+            "#spawn_form button[type=submit]"
+        ).click()  # the launch form's own button, in either language
 
         # Progress page, then JupyterLab once the job runs and its server answers.
         page.wait_for_url(f"**/user/{LEARNER}/lab**", timeout=SPAWN_TIMEOUT * 1000)
@@ -95,6 +115,15 @@ def test_learner_picks_a_course_environment_and_runs_in_a_slurm_job(browser, hub
         assert len(jobs) == 3, jobs  # one job: id, name, partition
         job_id, job_name, partition = jobs
         assert (job_name, partition) == ("ailys-vision", "gpu")
+
+        # The status bar's walltime warning, from the footprint service's figure of this real job
+        # (its end: start + the 10 minutes asked for), with the reminder to save.
+        warning = page.locator(".jp-Notification-Toast-warning, .Toastify__toast").filter(
+            has_text=re.compile("save your work|enregistrez votre travail")
+        )
+        ends = re.compile(r"(Your session ends in|Votre session se termine dans) (9|10) minutes")
+        expect(warning).to_contain_text(ends, timeout=60_000)
+        page.screenshot(path=output_dir / "walltime-warning.png")
 
         # A new notebook from the launcher; a cell prints the job it runs in.
         page.locator(".jp-LauncherCard[data-category=Notebook]").first.click()

@@ -1,10 +1,14 @@
 """A local `ailys grade` run leaves one energy record per graded submission (kind autograde, its
-course and assignment named), the run total being their sum; real grading account and kernels."""
+course and assignment named), the run total being their sum; real grading account and kernels.
+The other two ways a submission is graded, the exchange's autograde on submit and the formgrader's
+button, leave the same records: tests/integration/test_grading_practice.py and
+test_grading_formgrader.py check them with ``autograde_records`` on their real hubs."""
 
 from __future__ import annotations
 
 from footprint.pages import assignment_runs
-from footprint.records import connect, read
+from footprint.records import Footprint, connect, read
+from hub_config.appliers.storage import database_url
 from tests.grading_hostile.build import ASSIGNMENT, submit
 from tests.integration.test_autograde_local import ANSWERS, ailys, grader, site  # noqa: F401 - fixtures
 
@@ -30,3 +34,18 @@ def test_a_local_run_records_each_task_and_its_total(site):  # noqa: F811
     )
     run = assignment_runs(records)[ASSIGNMENT]
     assert run.records == 3 and abs(run.energy.value - sum(r.energy_wh for r in records)) < 1e-12
+
+
+def autograde_records(hub, course: str) -> list[Footprint]:
+    """The autograde records of ``course`` in a running hub's database."""
+    engine = connect(database_url(hub.catalogue))
+    try:
+        return [r for r in read(engine, course=course) if r.kind == "autograde"]
+    finally:
+        engine.dispose()
+
+
+def assert_one_record_per_graded_submission(records: list[Footprint], assignment: str, count: int) -> None:
+    assert len(records) == count, records
+    assert {r.assignment for r in records} == {assignment}
+    assert all(r.method == "estimate" and r.energy_wh > 0 and 0 < r.core_usage <= 1 for r in records), records

@@ -4,9 +4,13 @@ learner sees only their own figures, a course's page is for its instructors only
 
 from __future__ import annotations
 
+import signal
+
 import httpx
+import psutil
 import pytest
 
+from footprint.live import LAST_SAMPLE
 from footprint.records import connect, read
 from hub_config.appliers.storage import database_url
 from tests.integration.test_local_hub import run_code
@@ -16,12 +20,14 @@ pytestmark = pytest.mark.hub
 
 COURSE = "fpt-ml"
 BUSY, IDLE, PROF = "fpt-busy", "fpt-idle", "fpt-prof"
+E14_LEARNER = "e14-down"  # its session ends while the service is down
 
 
 @pytest.fixture(scope="module")
 def hub():
     running = RunningHub(
-        [course(COURSE, [PROF], [BUSY, IDLE])], site={"energy": {"service": {"sample_every": "1s"}}}
+        [course(COURSE, [PROF], [BUSY, IDLE, E14_LEARNER])],
+        site={"energy": {"service": {"sample_every": "1s"}}},
     ).start()
     yield running
     running.stop()
@@ -87,3 +93,49 @@ def test_a_courses_figures_are_for_its_instructors_only(hub):
     plot = prof.get(f"/services/footprint/course/{COURSE}/plot.png", follow_redirects=True)
     assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
     assert prof.get("/services/footprint/course/no-such", follow_redirects=True).status_code == 404
+
+
+def footprint_service(hub) -> psutil.Process:
+    """This hub's footprint service process (python -m footprint <its site file>)."""
+    for p in psutil.process_iter(["cmdline", "ppid"]):
+        cmdline = p.info["cmdline"] or []
+        if p.info["ppid"] == hub.hub.pid and cmdline[-2:] == ["footprint", str(hub.site_file)]:
+            return p
+    raise AssertionError("no footprint service among the hub's children")
+
+
+def test_a_session_that_ends_while_the_service_is_down_is_recorded_from_its_last_sample(hub):
+    """The service is frozen (SIGSTOP), the session stops, the service is killed; the hub starts it
+    again, and the record appears, from the last sample the database kept, labelled so (its ref)."""
+    name = E14_LEARNER
+    client = hub.login(name)
+    hub.spawn(client, name)
+    wait_until(lambda: [s for s in me(client)["sessions"] if s["cpu_seconds"] > 0], 30, "a first sample")
+    service = footprint_service(hub)
+    service.send_signal(signal.SIGSTOP)
+    try:
+        hub_xsrf = next(
+            c.value for c in client.cookies.jar if c.name == "_xsrf" and not c.path.startswith("/user/")
+        )
+        r = client.delete(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": hub_xsrf})
+        assert r.status_code in (202, 204)
+        wait_until(lambda: not hub.server_ready(name), 60, f"{name}'s server to stop")
+    finally:
+        service.kill()  # a stopped process takes SIGKILL; the hub starts its service again
+
+    def recorded():
+        return [r for r in read_all(hub) if r.who == name]
+
+    [record] = wait_until(recorded, 120, "the record of the session that ended while the service was down")
+    assert record.ref.startswith(f"{name}/@") and record.ref.endswith(LAST_SAMPLE)
+    assert (record.kind, record.course, record.method) == ("local", COURSE, "estimate")
+    assert record.energy_wh > 0 and record.end > record.start
+    assert footprint_service(hub).pid != service.pid
+
+
+def read_all(hub) -> list:
+    engine = connect(database_url(hub.catalogue))
+    try:
+        return read(engine, course=COURSE)
+    finally:
+        engine.dispose()

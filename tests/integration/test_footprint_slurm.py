@@ -16,6 +16,7 @@ from footprint.collect import footprint_of_job
 from footprint.records import connect, read
 from footprint.sacct import parse, sacct_argv
 from hub_config.schema.energy import Energy
+from tests.conftest import OUTPUT
 from tests.services import remove_unix_user, unix_user
 from tests.services.slurm import cluster_for_tests
 
@@ -168,4 +169,51 @@ def test_a_job_that_ends_while_the_hub_is_down_is_recorded_when_it_comes_back(cl
         assert run.records == 2 and run.energy.value == pytest.approx(sum(t.energy_wh for t in tasks))
         assert "footprint" in hub.log()
     finally:
+        hub.stop()
+
+
+@pytest.mark.hub
+def test_a_running_slurm_sessions_figure_grows_from_sstat(cluster, learner):
+    """The status bar's figure of a Slurm session is its job's CPU time so far (sstat of its batch
+    step), not the allocation: it grows while a cell computes, labelled estimate."""
+    from tests.integration.test_footprint_hub import me
+    from tests.integration.test_local_hub import run_code
+    from tests.services.hub import RunningHub, course, wait_until
+
+    site = {
+        "spawner": {
+            "kind": "slurm",
+            "start_timeout": "2m",
+            "slurm": {
+                "slurm_conf": str(cluster.slurm_conf),
+                "default_partition": "cpu",
+                "node_addresses": cluster.node_addresses,
+            },
+        },
+        "energy": {"service": {"sample_every": "2s"}},
+    }
+    slug = "e14-live"
+    hub = RunningHub([course(slug, ["e14-prof"], [learner.pw_name])], site=site).start()
+    name = learner.pw_name
+    try:
+        client = hub.login(name)
+        hub.spawn(client, name, timeout=120)
+        first = wait_until(
+            lambda: [s for s in me(client)["sessions"] if s["method"] == "estimate"],
+            60,
+            "a figure from sstat (not the allocation's)",
+        )[0]
+        assert first["kind"] == "slurm" and first["course"] == slug
+        run_code(hub, client, name, BUSY)  # 4 s of CPU in the session's kernel, on the node
+        grown = wait_until(
+            lambda: (s := me(client)["sessions"][0])["cpu_seconds"] >= first["cpu_seconds"] + 3.5 and s,
+            60,
+            "the session's CPU time to count the cell's 4 s",
+        )
+        assert grown["method"] == "estimate"
+        assert grown["energy_wh"]["value"] > first["energy_wh"]["value"]
+        assert grown["energy_wh"]["low"] <= grown["energy_wh"]["value"] <= grown["energy_wh"]["high"]
+    finally:
+        OUTPUT.mkdir(exist_ok=True)
+        (OUTPUT / "test_footprint_slurm-live-hub.log").write_text(hub.log())
         hub.stop()

@@ -155,16 +155,25 @@ def hub():
 
 @contextlib.contextmanager
 def grading_hub(
-    courses: list[dict], grader: str, sources: dict[str, str], base_port: int, log_name: str = ""
+    courses: list[dict],
+    grader: str,
+    sources: dict[str, str],
+    base_port: int,
+    log_name: str = "",
+    site: dict | None = None,
+    start_timeout: float = 180,
 ):
     """A started hub whose courses have their grading service: ``sources`` maps a course to the
-    assignment whose source (source_notebook) it commits; ``grader`` is the grading account."""
+    assignment whose source (source_notebook) it commits; ``grader`` is the grading account;
+    ``site``: more keys of the site file."""
     shutil.copytree(
         REPO / "spawners" / "jupyter-config" / "learner", LEARNER_JUPYTER_CONFIG, dirs_exist_ok=True
     )
     with grading_account(grader):
         running = RunningHub(
-            courses, site={"grading": {"user": grader}, "formgraders": {"port": base_port}}, start_timeout=180
+            courses,
+            site={"grading": {"user": grader}, "formgraders": {"port": base_port}, **(site or {})},
+            start_timeout=start_timeout,
         )
         for slug, assignment in sources.items():
             folder = running.root / "courses" / slug / "source" / assignment
@@ -328,6 +337,16 @@ def test_the_loop_scores_as_graded_and_learners_read_their_feedback(hub, graded)
         # the feedback never shows hidden tests
         assert HIDDEN not in html and "BEGIN HIDDEN TESTS" not in text and "x > 0" not in text
         assert "assert x == 42" in text  # the visible test is there
+
+
+def test_each_autograde_from_formgrader_leaves_an_energy_record(hub, graded):
+    from tests.integration.test_footprint_autograde import (
+        assert_one_record_per_graded_submission,
+        autograde_records,
+    )
+
+    for slug, students in ((ALPHA, 2), (BETA, 1)):  # as `ailys grade`'s (footprint/autograde.py)
+        assert_one_record_per_graded_submission(autograde_records(hub, slug), "ps1", students)
 
 
 def test_a_changed_test_cell_is_flagged_and_the_original_graded(hub, graded):

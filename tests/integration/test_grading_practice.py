@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_exchange import Learner
+from tests.integration.test_footprint_autograde import (
+    assert_one_record_per_graded_submission,
+    autograde_records,
+)
 from tests.integration.test_grading_formgrader import HIDDEN, Instructor, grading_hub
 from tests.services import free_port
 from tests.services.hub import course, wait_until
@@ -62,3 +66,5 @@ def test_a_submission_is_graded_and_its_feedback_released_within_a_minute(hub):
     [row] = prof.get(f"submissions/{QUIZ}")
     assert (row["student"], row["score"]) == (LEARNER, 1.0)
     assert "autograded on submit" in hub.log()
+    # and its energy record, as for `ailys grade` (footprint/autograde.py)
+    assert_one_record_per_graded_submission(autograde_records(hub, SLUG), QUIZ, 1)

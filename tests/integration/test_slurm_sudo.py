@@ -34,6 +34,8 @@ import httpx
 import psutil
 import pytest
 
+from footprint.sstat import SUDOERS_ARGS as SSTAT_SUDOERS_ARGS
+from footprint.sstat import as_learner, parse_sstat_cpu, sstat_argv
 from hub_config.provision import hub_command, sudoers_arguments
 from tests.conftest import OUTPUT, need
 from tests.services import remove_unix_user, unix_user
@@ -53,6 +55,9 @@ SECURE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The Slurm commands of spawners/slurm/client.py: sbatch submits, squeue polls and places in the queue,
 # scancel stops, sacct and scontrol explain a job that ended outside the hub.
 SLURM_COMMANDS = ("sbatch", "squeue", "scancel", "sacct", "scontrol")
+# And the footprint service's sstat of a running session (footprint/sstat.py), with these arguments
+# only: slurmd answers sstat for the job's owner alone.
+SSTAT_RULE = f"sstat {SSTAT_SUDOERS_ARGS}"
 
 # The file this test installs; docs/design-notes.md shows it with Mesolys' names.
 SUDOERS_TEMPLATE = """\
@@ -153,10 +158,10 @@ def trainee_settings(cluster: SlurmCluster) -> dict:
 
 
 def slurm_paths() -> list[str]:
-    found = {name: shutil.which(name, path=SECURE_PATH) for name in SLURM_COMMANDS}
+    found = {name: shutil.which(name, path=SECURE_PATH) for name in (*SLURM_COMMANDS, "sstat")}
     missing = [name for name, path in found.items() if not path]
     assert not missing, f"not on sudo's secure_path: {missing}"
-    return list(found.values())
+    return [*(found[name] for name in SLURM_COMMANDS), f"{found['sstat']} {SSTAT_SUDOERS_ARGS}"]
 
 
 def drop_in(cluster: SlurmCluster, provision_command: list[str]) -> str:
@@ -476,6 +481,50 @@ def test_the_rule_is_usable_by_the_hub_account_for_slurm_as_a_learner(cluster, a
     assert result.returncode == 0, result.stderr
 
 
+def test_the_footprint_service_reads_a_learners_running_job_with_sstat_and_only_so(cluster, accounts):
+    """sstat as the learner, with footprint/sstat.py's arguments: the job's CPU time so far. Any
+    other form, or as root, sudo refuses."""
+    ada = accounts.learners["sudot-ada"]
+    job = cluster.sbatch(
+        f"--chdir={ada.pw_dir}",
+        "--output=/dev/null",
+        "--time=2",
+        "--wrap",
+        "while :; do :; done",
+        user="sudot-ada",
+    )
+    try:
+        cluster.wait_job(job, {"RUNNING"})
+        bare = sstat_argv(job)
+        sstat = as_learner(bare, "sudo -n -u {username} --", "sudot-ada")  # as footprint/sstat.py runs it
+
+        def cpu_seconds():
+            result = as_account(accounts.hub, sstat, cluster)
+            assert result.returncode == 0, result.stderr
+            return parse_sstat_cpu(result.stdout)
+
+        first = wait_until(cpu_seconds, 30, f"sstat to see job {job}'s batch step")
+        wait_until(lambda: cpu_seconds() > first, 60, f"job {job}'s CPU time to grow")
+        other_forms = {
+            "sstat of the whole job": ["sstat", "--noheader", "--parsable2", f"--jobs={job}"],
+            "another format": [*bare[:3], "--format", "JobID,MaxRSS", "--jobs", f"{job}.batch"],
+            "an extra argument": [*bare, "--allsteps"],
+            "another step": [*bare[:-1], f"{job}.0"],
+            "a list of jobs": [*bare[:-1], f"{job}.batch,1.batch"],
+        }
+        allowed = {}
+        for what, argv in other_forms.items():
+            result = as_account(accounts.hub, ["sudo", "-n", "-u", "sudot-ada", "--", *argv], cluster)
+            if not refused_by_sudo(result):
+                allowed[what] = (result.returncode, result.stdout[-300:], result.stderr[-300:])
+        as_root = as_account(accounts.hub, ["sudo", "-n", "-u", "root", "--", *bare], cluster)
+        if not refused_by_sudo(as_root):
+            allowed["as root"] = (as_root.returncode, as_root.stderr[-300:])
+        assert not allowed, f"the hub account could: {allowed}"
+    finally:
+        cluster.run("scancel", job)
+
+
 @pytest.fixture
 def hub_bin(accounts):
     """A folder of the hub account's, on no one's PATH."""
@@ -548,7 +597,7 @@ def test_the_design_notes_show_the_rule_this_test_installs():
         "jupyterhub",
         "mesolys-learners",
         "AILYS_HUB_SLURM",
-        [f"/usr/bin/{name}" for name in SLURM_COMMANDS],
+        [*(f"/usr/bin/{name}" for name in SLURM_COMMANDS), f"/usr/bin/{SSTAT_RULE}"],
     )
     assert rule in notes, f"docs/design-notes.md should show:\n{rule}"
     grown = trainees_rule(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import grp
+import json
 import os
 import pwd
 import re
@@ -105,6 +107,7 @@ class RunningHub:
         site["gallery"] = {"port": free_port(), **site.get("gallery", {})}  # the demo gallery service
         energy = site.get("energy", {})  # the footprint service
         site["energy"] = {**energy, "service": {"port": free_port(), **energy.get("service", {})}}
+        site["teams"] = {"mentors_port": free_port(), **site.get("teams", {})}  # the mentor page
         # one formgrader per course with assignments, on consecutive ports from this one
         site["formgraders"] = {"port": free_ports(max(1, len(courses))), **site.get("formgraders", {})}
         self.site_file = self.root / "test.yaml"
@@ -125,7 +128,12 @@ class RunningHub:
         )
         self.url = hub_url(self.catalogue).rstrip("/")
         for stale in filter(_left_by_a_test, pwd.getpwall()):
-            if os.geteuid() == 0 and not Path(stale.pw_dir).exists():  # a crashed earlier run
+            # A crashed earlier run: its whole test folder is gone. Not just the home: a team
+            # account made by a running hub's sync has no home until its server first starts.
+            root = (
+                Path(tempfile.gettempdir()) / Path(stale.pw_dir).relative_to(tempfile.gettempdir()).parts[0]
+            )
+            if os.geteuid() == 0 and not root.exists():
                 subprocess.run(["userdel", stale.pw_name], capture_output=True)
         self.proxy: subprocess.Popen | None = None
         self.hub: subprocess.Popen | None = None
@@ -259,3 +267,39 @@ class RunningHub:
             data = {**fields, "scopes": scopes}
             r = client.post(str(r.url), data=data, follow_redirects=True)
         return r
+
+
+def one_cell_notebook(source: str) -> str:
+    """A notebook (nbformat 4.5 JSON) with one code cell of ``source``, on the python3 kernel."""
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "c1",
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return json.dumps(
+        {"cells": [cell], "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
+    )
+
+
+def make_team_folder(folder: Path, group: str, files: dict[str, str]) -> bool:
+    """A team's folder as the course sync makes it (group ``group``, mode 2770), with ``files`` in
+    it, for tests that run before it did. True if the Unix group was made here (to delete)."""
+    made = False
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        subprocess.run(["groupadd", group], check=True, capture_output=True)
+        made = True
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.chown(folder, group=group)
+    folder.chmod(0o2770)
+    for name, text in files.items():
+        if not (folder / name).exists():
+            (folder / name).write_text(text)
+            shutil.chown(folder / name, group=group)
+            (folder / name).chmod(0o660)
+    return made

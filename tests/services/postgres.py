@@ -228,6 +228,14 @@ class PostgresServer:
             raise
         return self
 
+    def restart(self) -> None:
+        """Stop the postmaster (fast shutdown: every client disconnected) and start it again on the
+        same data and port, as an administrator's restart or a minor upgrade does."""
+        running = psutil.Process(self._popen.pid) if self._popen and self._popen.poll() is None else None
+        _stop_postmaster(running, self._popen)
+        self._start_postmaster()
+        self._wait("the server to accept connections again", self._ready, 60)
+
     def _as_server(self) -> dict:
         """Popen arguments that run a program as the server's account (we are root) or as us."""
         if os.geteuid() != 0:

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import sys
 from pathlib import Path
 
 from traitlets.config import Config
@@ -11,7 +12,7 @@ from hub_config.appliers.access import apply_groups_and_roles, instructor_role, 
 from hub_config.appliers.auth import apply_auth
 from hub_config.appliers.culler import apply_culler
 from hub_config.appliers.network import apply_network
-from hub_config.appliers.services import apply_services
+from hub_config.appliers.services import apply_managed_services, apply_services
 from hub_config.appliers.spawner import apply_spawner
 from hub_config.appliers.storage import apply_storage
 from hub_config.secrets import Secrets
@@ -28,6 +29,7 @@ def test_network(catalogue):
     assert c.JupyterHub.hub_bind_url == "http://127.0.0.1:8081"
     assert c.ConfigurableHTTPProxy.should_start is False  # the proxy outlives hub restarts
     assert c.ConfigurableHTTPProxy.auth_token == "p" * 64
+    assert c.JupyterHub.last_activity_interval == 30  # routes back within 30 s of a proxy restart
     assert set(c) == {"JupyterHub", "ConfigurableHTTPProxy"}
 
 
@@ -154,3 +156,28 @@ def test_apply_all_sets_every_concern(catalogue):
         "Spawner",
         "ConfigurableHTTPProxy",
     } <= set(c)
+
+
+def test_services_the_hub_runs_end_with_it_and_get_the_sites_start_timeout(write_catalogue):
+    from hub_config.catalogue import load_catalogue
+
+    from .conftest import SITE
+
+    catalogue = load_catalogue(write_catalogue(site={**SITE, "services_start_timeout": "3m"}))
+    c = Config()
+    c.JupyterHub.services = [
+        {"name": "runs-and-listens", "command": ["x", "--a"], "url": "http://127.0.0.1:9"},
+        {"name": "runs-only", "command": ["y"]},  # the hub does not wait for it
+        {"name": "external", "url": "http://127.0.0.1:8"},  # not the hub's to start
+    ]
+    apply_managed_services(c, catalogue)
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert {name: s.get("timeout") for name, s in services.items()} == {
+        "runs-and-listens": 180,
+        "runs-only": None,
+        "external": None,
+    }
+    wrapper = [sys.executable, "-m", "hub_config.child_of_hub"]
+    assert services["runs-and-listens"]["command"] == [*wrapper, "x", "--a"]
+    assert services["runs-only"]["command"] == [*wrapper, "y"]
+    assert "command" not in services["external"]

@@ -13,6 +13,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from grading.exchange import service
 from grading.exchange.client import ExchangeAPI, ExchangeRefused
 from grading.exchange.routes import ROUTES, Route
+from hub_config.metrics import MetricsHandler
 
 PREFIX = "/hub-a/services/exchange/"
 SUB = "20261201T090000.000000Z"
@@ -73,9 +74,12 @@ def test_the_service_serves_every_route_of_the_table_and_nothing_else():
         assert found.path_args == [ARGS[p].encode() for p in route.parts], route
         assert route.method in service.answered(found.handler_class), route
     paths = {r.pattern for r in ROUTES}
-    assert len(app.wildcard_router.rules) == len(paths) == 10
+    assert len(app.wildcard_router.rules) == len(paths) + 1 == 11  # and <prefix>metrics
+    assert resolve(app, "GET", f"{PREFIX}metrics").handler_class is MetricsHandler
     rules = {
-        r.matcher.regex.pattern.removeprefix(f"{PREFIX}api/"): r.target for r in app.wildcard_router.rules
+        r.matcher.regex.pattern.removeprefix(f"{PREFIX}api/"): r.target
+        for r in app.wildcard_router.rules
+        if r.target is not MetricsHandler
     }
     for path in paths:  # every method a handler answers is a route of the table
         assert service.answered(rules[f"{path}$"]) == {r.method for r in ROUTES if r.pattern == path}

@@ -140,3 +140,43 @@ def test_field_parsers():
         parse("1|2|3")
     argv = sacct_argv(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     assert "--duplicates" in argv and f"--format={','.join(FIELDS)}" in argv
+
+
+def test_sstat_and_squeue_lines_give_a_running_sessions_job_and_cpu_time():
+    """Lines as the test cluster's sstat and squeue print them (footprint/sstat.py)."""
+    from footprint.sstat import SUDOERS_ARGS, parse_squeue, parse_sstat_cpu, session_job, sstat_argv
+
+    line = "cpu=00:01:04,energy=0,fs/disk=1689981,mem=15000K,pages=2,vmem=19156K\n"
+    assert parse_sstat_cpu(line) == 64.0
+    assert parse_sstat_cpu("cpu=1-02:03:04.500,mem=1G") == 93784.5
+    assert parse_sstat_cpu("") is None  # the step has not started, or has just ended
+    assert sstat_argv("42") == [
+        "sstat", "--noheader", "--parsable2", "--format", "TRESUsageInTot", "--jobs", "42.batch"
+    ]  # fmt: skip
+    assert SUDOERS_ARGS == "^--noheader --parsable2 --format TRESUsageInTot --jobs [0-9]+[.]batch$"
+    for bad in ("42_1", "42.0", "42;id", ""):
+        with pytest.raises(ValueError, match="not a session's job id"):
+            sstat_argv(bad)
+    jobs = parse_squeue(
+        "7|ana|ailys-ml|2026-12-03T08:45:28\n"
+        "8|ana|ailys-grade-ml/tp1|2026-12-03T08:46:00\n"
+        "9|ben|ailys-ml|2026-12-03T08:47:00\n"
+        "10|ana|ailys-stats|2026-12-03T08:48:00\n"
+        "garbage line\n"
+    )
+    assert [j.job_id for j in jobs] == ["7", "8", "9", "10"]
+    since = jobs[0].start.timestamp() - 5  # the server's start, just before its job's
+    assert session_job(jobs, "ana", "ml", since).job_id == "7"
+    assert session_job(jobs, "ana", "stats", since).job_id == "10"
+    assert session_job(jobs, "ana", None, since).job_id == "10"  # no course: the latest, never grading's
+    assert session_job(jobs, "ana", "ml", since + 3600) is None  # an older job is another session's
+    assert session_job(jobs, "cleo", "ml", since) is None
+
+
+def test_the_slurm_commands_get_no_token_of_the_service(monkeypatch):
+    from footprint.collect import sacct_env
+
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "secret-of-the-service")
+    env = sacct_env("/etc/slurm-test/slurm.conf")
+    assert env["SLURM_CONF"] == "/etc/slurm-test/slurm.conf" and env["PATH"]
+    assert "secret-of-the-service" not in env.values()

@@ -14,10 +14,10 @@ from footprint import live, pages
 from footprint.model import Range, factors_for
 from footprint.records import Footprint
 from hub_config.appliers.footprint import ACCESS_SCOPE, FOOTPRINT_SCOPES, apply_footprint
-from hub_config.catalogue import load_catalogue
+from hub_config.catalogue import CatalogueError, load_catalogue
 from hub_config.schema.energy import Energy
 
-from .conftest import SITE
+from .conftest import SITE, course
 
 
 def test_the_applier_adds_the_service_its_role_and_every_users_access(catalogue):
@@ -45,6 +45,36 @@ def test_settings_take_durations(write_catalogue):
     site = {**SITE, "energy": {"service": {"sample_every": "2m", "collect_every": "10m", "port": 9100}}}
     service = load_catalogue(write_catalogue(site=site)).site.energy.service
     assert (service.sample_every, service.collect_every, service.port) == (120, 600, 9100)
+
+
+@pytest.mark.parametrize(
+    "site, other",
+    [
+        ({"listen": {"port": 8093}}, "listen.port"),
+        ({"listen": {"hub_port": 8093}}, "listen.hub_port"),
+        ({"listen": {"proxy_api_port": 8093}}, "listen.proxy_api_port"),
+        ({"gallery": {"port": 8093}}, "gallery.port"),
+        ({"exchange": {"port": 8093}}, "exchange.port"),
+        ({"formgraders": {"port": 8093}}, "formgraders.port"),
+    ],
+)
+def test_a_footprint_port_another_part_uses_is_refused_naming_both(write_catalogue, site, other):
+    with pytest.raises(CatalogueError, match=rf"energy.service.port 8093 is already used by {other}"):
+        load_catalogue(write_catalogue(site={**SITE, **site}))
+
+
+def test_a_footprint_port_in_the_formgraders_range_is_refused(write_catalogue):
+    assignments = [{"name": "ps1", "due": "2026-10-01T12:00:00+02:00"}]
+    courses = {slug: course(slug, assignments=assignments) for slug in ("algo", "stats")}
+    site = {**SITE, "formgraders": {"port": 8092}}
+    with pytest.raises(
+        CatalogueError,
+        match=r"energy.service.port: port 8093 is already used by the grading service of stats",
+    ):
+        load_catalogue(write_catalogue(site=site, courses=courses))
+    # Turned off, the service takes no port (the same two courses).
+    off = {**site, "energy": {"service": {"enabled": False}}}
+    assert load_catalogue(write_catalogue(site=off, courses={})).site.energy.service.enabled is False
 
 
 def record(who="ana", course="ml", kind="local", wh=10.0, co2=0.5, method="estimate", assignment=None, day=2):
@@ -185,6 +215,11 @@ def test_the_launch_form_shows_the_energy_of_an_hour_of_the_courses_resources(wr
     assert estimate["wh"] == pytest.approx((2 * 7.5 + 4 * 0.3725) * 1.56)
     assert estimate["wh_low"] == pytest.approx((2 * 7.5 + 4 * 0.08) * 1.09)
     assert estimate["co2_g"] == pytest.approx(estimate["wh"] * 51.28 / 1000)
+    # the per-unit figures the form recomputes from (the model is linear in each resource)
+    unit = estimate["per_unit"]
+    for i, key in enumerate(("wh", "wh_low", "wh_high")):
+        assert 2 * unit["cpus"][i] + 4 * unit["memory_gb"][i] == pytest.approx(estimate[key])
+    assert estimate["wh"] * unit["co2_g_per_wh"] == pytest.approx(estimate["co2_g"])
     (profile,) = profiles_for(catalogue, ["course-algo"], None, dt.date(2026, 10, 1)).values()
     assert profile["energy_wh_per_hour"] == estimate
     template = Path(__file__).parents[2] / "spawners" / "templates" / "slurm-form.html.j2"

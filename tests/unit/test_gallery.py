@@ -10,7 +10,7 @@ from traitlets.config import Config
 from gallery.demos import demo_entries, find_demo, notebook_file, visible_to
 from gallery.kernels import without_cdn_links
 from gallery.policy import Caps, ServedKernel, may_start, refills, to_free
-from hub_config.appliers.gallery import ACCESS_SCOPE, HUB_TEMPLATES, apply_gallery
+from hub_config.appliers.gallery import ACCESS_SCOPE, apply_gallery
 from hub_config.catalogue import CatalogueError, load_catalogue
 
 from .conftest import SITE, course
@@ -86,8 +86,6 @@ def test_apply_gallery(gallery_catalogue):
     assert "api_token" not in service  # made by the hub; nothing secret in `ailys render`
     assert "load_roles" not in c.JupyterHub  # no API scopes: it only identifies visitors through OAuth
     assert c.JupyterHub.extra_user_scopes == {ACCESS_SCOPE} == {"access:services!service=gallery"}
-    assert c.JupyterHub.template_paths == [HUB_TEMPLATES]
-    assert (Path(HUB_TEMPLATES) / "login.html").is_file()
     assert c.JupyterHub.template_vars["gallery_url"] == "/services/gallery/"
     assert c.JupyterHub.template_vars["gallery_public_demos"] == [
         {"title": {"fr": "Voisins", "en": "Neighbours"}, "url": "/services/gallery/demo/algo/knn"}

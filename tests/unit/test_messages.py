@@ -4,6 +4,7 @@ French and an English translation, and pages speak the visitor's language."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,6 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
-from jupyterhub._data import DATA_FILES_PATH
 
 from hub_config import i18n
 from hub_config.login.rules import window_message
@@ -20,22 +20,58 @@ from hub_config.roster import Closed
 REPO = Path(__file__).resolve().parents[2]
 
 
+@functools.cache
 def extracted() -> dict[str, str]:
     """Every message babel finds with the project's babel.cfg (as `make messages` does): id -> where."""
     with open(REPO / "babel.cfg") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     found = {}
-    for filename, line, message, *_ in extract_from_dir(REPO, method_map, options_map):
+    top = {pattern.split("/")[0] for pattern, _ in method_map}  # only the folders babel.cfg names
+
+    def wanted(path: str) -> bool:
+        parts = Path(path).relative_to(REPO).parts
+        return not parts or (parts[0] in top and "node_modules" not in parts)
+
+    for filename, line, message, *_ in extract_from_dir(
+        REPO, method_map, options_map, directory_filter=wanted
+    ):
         msgid = message[0] if isinstance(message, tuple) else message
         found.setdefault(msgid, f"{filename}:{line}")
     return found
 
 
+# Where our pages live: every template there must be one babel.cfg extracts (tests/unit/test_i18n_pages.py
+# renders the hub's in each language).
+TEMPLATE_DIRS = ("hub_config/templates", "gallery/templates", "footprint/templates")
+
+
 def test_messages_are_found_in_templates_and_python():
     found = extracted()
-    assert any(where.startswith("hub_config/templates/invitation.html") for where in found.values())
-    assert any(where.startswith("hub_config/templates/invitation-mail.txt") for where in found.values())
-    assert any(where.startswith("hub_config/login/rules.py") for where in found.values())
+    for where in (
+        "hub_config/templates/invitation.html",
+        "hub_config/templates/invitation-mail.txt",
+        "hub_config/templates/login.html",
+        "hub_config/templates/page.html",
+        "gallery/templates/gallery/index.html",
+        "hub_config/login/rules.py",
+    ):
+        assert any(w.startswith(where + ":") for w in found.values()), f"no message found in {where}"
+
+
+def test_every_template_is_extracted_and_has_one_copy_for_both_languages():
+    from babel.messages.extract import pathmatch
+
+    with open(REPO / "babel.cfg") as cfg:
+        method_map, _ = parse_mapping_cfg(cfg)
+    for folder in TEMPLATE_DIRS:
+        for template in sorted((REPO / folder).rglob("*.*")):
+            name = str(template.relative_to(REPO))
+            assert any(pathmatch(pattern, name) for pattern, _ in method_map), f"babel.cfg misses {name}"
+            text = template.read_text()
+            # Translations live in the catalogue, never side by side in a template.
+            assert '"fr":' not in text and "[lang]" not in text.replace("title[lang]", "").replace(
+                "description[lang]", ""
+            ), f"{name} holds its own translations: use _() / {{% trans %}}"
 
 
 @pytest.mark.parametrize("lang", i18n.LANGUAGES)
@@ -80,17 +116,3 @@ def test_the_window_refusal_gives_the_dates_in_each_language():
     assert "Votre accès est ouvert" in fr and "1 septembre 2026 à 09:00 (CEST)" in fr
     assert "12 septembre 2026 à 00:00" in fr
     assert "Your access is open" in en and "1 September 2026 at 09:00 (CEST)" in en
-
-
-def test_pages_render_in_each_language_inside_jupyterhubs_page():
-    hub_templates = (str(Path(DATA_FILES_PATH) / "templates"),)
-    ns = {
-        "state": "unknown",
-        "login_url": "/hub/login",
-        "static_url": lambda *a, **k: "/static",
-        "base_url": "/hub/",
-    }
-    fr = i18n.render("invitation.html", "fr", hub_templates, **ns)
-    assert "Ce lien d’invitation n’est pas valable" in fr and "jupyterhub-logo" in fr
-    en = i18n.render("invitation.html", "en", hub_templates, **ns)
-    assert "This invitation link is not valid" in en
