@@ -281,6 +281,45 @@ def test_a_cell_over_the_memory_limit_ends_the_session_and_the_learner_is_told_w
     assert "went over its memory limit" in hub.log() or "OOMKilled=true" in hub.log()
 
 
+def footprint_records(hub) -> dict:
+    from footprint.records import connect, read
+    from hub_config.appliers.storage import database_url
+
+    engine = connect(database_url(hub.catalogue))
+    try:
+        return {r.who: r for r in read(engine, course=SLUG)}
+    finally:
+        engine.dispose()
+
+
+def test_a_busy_container_costs_more_than_an_idle_one_and_both_are_recorded(hub, podman, clients):
+    """W2 5/9: container sessions are measured from their cgroup and recorded when they end."""
+    for name in (ANN, BOB):
+        if server_gone(hub, name):  # the memory test ended ann's session
+            hub.spawn(clients[name], name, timeout=SPAWN_TIMEOUT)
+    before = footprint_records(hub)
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 4: pass\nprint('done')"
+    assert run_code(hub, clients[ANN], ANN, busy).strip() == "done"
+    run_code(hub, clients[BOB], BOB, "print(1 + 1)")
+    for name in (ANN, BOB):
+        client = hub.login(name)  # the hub's own _xsrf cookie
+        r = client.delete(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": client.cookies["_xsrf"]})
+        assert r.status_code in (202, 204)
+
+    def recorded() -> dict | None:
+        now = footprint_records(hub)
+        new = {
+            w: r for w, r in now.items() if w in (ANN, BOB) and (w not in before or r.ref != before[w].ref)
+        }
+        return new if len(new) == 2 else None
+
+    found = wait_until(recorded, 90, "both container sessions' footprint records")
+    assert found[ANN].kind == found[BOB].kind == "docker" and found[ANN].method == "estimate"
+    assert found[ANN].core_usage > found[BOB].core_usage
+    assert found[ANN].energy_wh > found[BOB].energy_wh > 0
+    print(f"container busy {found[ANN].energy_wh:.5f} Wh, idle {found[BOB].energy_wh:.5f} Wh")
+
+
 @pytest.fixture
 def culling_hub(podman):
     learner = "dck-cat"
