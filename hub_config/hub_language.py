@@ -50,6 +50,24 @@ def keep(db, name: str, lang: str) -> None:
     db.commit()
 
 
+def kept_if_any(db, name: str) -> str | None:
+    """The kept language of ``name`` without creating the table (personal data export: read only)."""
+    from sqlalchemy import inspect
+
+    if not inspect(db.get_bind()).has_table(TABLE):
+        return None
+    row = db.execute(text(f"SELECT lang FROM {TABLE} WHERE name = :name"), {"name": name}).first()
+    return row[0] if row else None
+
+
+def forget(db, name: str) -> None:
+    """Remove the kept language of ``name`` (``ailys person forget``); the caller commits."""
+    from sqlalchemy import inspect
+
+    if inspect(db.get_bind()).has_table(TABLE):
+        db.execute(text(f"DELETE FROM {TABLE} WHERE name = :name"), {"name": name})
+
+
 def hub_language(handler: BaseHandler) -> str:
     """The request's language (once per request). This browser's choice (``?lang=``, or its cookie:
     a switch made on the login page counts) is kept for a logged-in user; a user's kept choice

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .. import hub_language
 from .places import Places, check_person
 
 
@@ -65,9 +66,12 @@ def hub_record(places: Places, name: str) -> dict | None:
         user = orm.User.find(db, name)
         UserInfo = _user_info_class(db)
         info = UserInfo.find(db, name) if UserInfo else None
-        if user is None and info is None:
+        language = hub_language.kept_if_any(db, name)
+        if user is None and info is None and language is None:
             return None
         record: dict = {"name": name}
+        if language:
+            record["language"] = language  # chosen with the pages' switch (hub_config/hub_language.py)
         if user is not None:
             record.update(
                 admin=bool(user.admin),
@@ -138,6 +142,8 @@ def delete_hub_user(places: Places, name: str, hub) -> list[str]:
         )
     if "local_account" in held:
         removed.append(f"local account of {name}: password hash, e-mail, 2FA settings ({how})")
+    if "language" in held:
+        removed.append(f"the language {name} chose for the pages ({held['language']}, hub database)")
     return removed
 
 
@@ -153,4 +159,5 @@ def _delete_rows(places: Places, name: str) -> None:
         UserInfo = _user_info_class(db)
         for info in db.query(UserInfo).filter(UserInfo.username == name).all() if UserInfo else ():
             db.delete(info)
+        hub_language.forget(db, name)
         db.commit()

@@ -419,3 +419,22 @@ def test_the_course_sync_applies_retention_each_period(write_catalogue, tmp_path
     retention(catalogue)  # the course ended 2026-11-03: its window closed more than a day ago
     assert capsys.readouterr().out.startswith(f"course-sync: retention: archive {TINA} (access closed")
     assert places(catalogue).archives_of(TINA) and not places(catalogue).home(TINA).exists()
+
+
+def test_the_language_a_person_chose_is_exported_and_forgotten_with_them(world):
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from hub_config import hub_language
+
+    catalogue = world()
+    where = places(catalogue)
+    with Session(create_engine(where.database_url)) as db:
+        hub_language.keep(db, TINA, "en")
+        hub_language.keep(db, "pd-other", "fr")
+    assert hub_record(where, TINA)["language"] == "en"
+    text = "\n".join(forget(catalogue, TINA, hub=None).lines())
+    assert f"removed: the language {TINA} chose for the pages (en, hub database)" in text
+    with Session(create_engine(where.database_url)) as db:
+        assert hub_language.kept_if_any(db, TINA) is None
+        assert hub_language.kept_if_any(db, "pd-other") == "fr"  # another's choice stays
