@@ -104,7 +104,7 @@ def test_one_throttled_array_job_grades_the_class(cluster, grader, work_dir, tmp
             show = subprocess.run(
                 ["scontrol", "show", "job", "--oneliner"], env=cluster.env, capture_output=True, text=True
             ).stdout
-            if "ArrayTaskThrottle=" in show:
+            if "ArrayTaskThrottle=" in show and seen_throttle.get("tasks"):  # both seen: done
                 seen_throttle["throttle"] = show.split("ArrayTaskThrottle=")[1].split()[0]
                 return
             time.sleep(0.1)

@@ -70,7 +70,9 @@ def docker_site(podman, **spawner) -> dict:
 @pytest.fixture(scope="module")
 def hub(podman):
     podman.remove_containers([ANN, BOB])  # left by a run that died
-    running = RunningHub(COURSES, materials=MATERIAL, site=docker_site(podman))
+    # the footprint service samples each second: a test's session lasts less than the default minute
+    site = {**docker_site(podman), "energy": {"service": {"sample_every": "1s"}}}
+    running = RunningHub(COURSES, materials=MATERIAL, site=site)
     running.start()
     try:
         wait_for_exchange(running)
@@ -302,8 +304,8 @@ def test_a_busy_container_costs_more_than_an_idle_one_and_both_are_recorded(hub,
     assert run_code(hub, clients[ANN], ANN, busy).strip() == "done"
     run_code(hub, clients[BOB], BOB, "print(1 + 1)")
     for name in (ANN, BOB):
-        client = hub.login(name)  # the hub's own _xsrf cookie
-        r = client.delete(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": client.cookies["_xsrf"]})
+        xsrf = clients[name].cookies.get("_xsrf", path="/hub/")  # the hub's, not the server's
+        r = clients[name].delete(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": xsrf})
         assert r.status_code in (202, 204)
 
     def recorded() -> dict | None:

@@ -51,7 +51,7 @@ def test_the_culler_stops_an_idle_server_and_the_report_shows_what_it_reclaimed(
             float(line.split("reclaimed ")[1].split()[0]),
         )
         assert stops == "1", line
-        # one core for the rest of the hour: the session lived some seconds of it
-        assert 0.9 < hours < 1.0, line
+        # one core for the rest of the hour, less the seconds the session lived (printed to 0.01)
+        assert 0.9 < hours <= 1.0, line
     finally:
         hub.stop()

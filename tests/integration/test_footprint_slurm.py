@@ -102,10 +102,13 @@ def test_a_busy_job_is_recorded_with_its_core_usage_and_the_models_energy(cluste
         "cpu",
         "estimate",
     )
-    # 4 CPU seconds in one core's job: usage near 1. Elapsed is in whole seconds and includes the
-    # start of Python, and a loaded 2-core machine (CI, parallel builds) shares its cores: 0.6.
+    # 4 CPU seconds in one core's job: usage near 1 on a quiet node. Elapsed is in whole seconds and
+    # includes the start of Python, and on a 2-core machine running the rest of the suite beside it
+    # the job gets half a core at times (CI saw 4 s of CPU in 8 s): 0.4, and always the arithmetic
+    # of its own sacct line.
     assert busy_line.total_cpu_s == pytest.approx(4, abs=0.3)
-    assert 0.6 <= mine.core_usage <= 1.0, busy_line
+    assert 0.4 <= mine.core_usage <= 1.0, busy_line
+    assert mine.core_usage == pytest.approx(busy_line.core_usage), busy_line  # the model, on its sacct line
     assert mine == footprint_of_job(busy_line, Energy())  # the model's arithmetic on its sacct line
     hours = busy_line.elapsed_s / 3600
     watts = 7.5 * min(1, busy_line.total_cpu_s / busy_line.elapsed_s) + 0.5 * 0.3725

@@ -98,7 +98,8 @@ def _add_local_account(hub: RunningHub, name: str, password: str) -> None:
 
 
 def _post_login(hub: RunningHub, name: str, password: str) -> tuple[httpx.Client, httpx.Response]:
-    client = httpx.Client(base_url=hub.url, timeout=30)
+    # an English reader (the pages speak the browser's language, French by default)
+    client = httpx.Client(base_url=hub.url, timeout=30, headers={"Accept-Language": "en"})
     client.get("/hub/login")
     form = {"username": name, "password": password, "_xsrf": client.cookies["_xsrf"]}
     return client, client.post("/hub/login", data=form)
