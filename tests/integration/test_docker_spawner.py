@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 
 from tests.integration.test_exchange import exchange_client, user_token, wait_for_exchange
 from tests.integration.test_exchange_container import LEARNER_SCRIPT
+from tests.integration.test_footprint_hub import records
 from tests.integration.test_local_hub import run_code
 from tests.services.hub import RunningHub, course, wait_until
 from tests.services.podman import podman_service_for_tests
@@ -283,23 +284,12 @@ def test_a_cell_over_the_memory_limit_ends_the_session_and_the_learner_is_told_w
     assert "went over its memory limit" in hub.log() or "OOMKilled=true" in hub.log()
 
 
-def footprint_records(hub) -> dict:
-    from footprint.records import connect, read
-    from hub_config.appliers.storage import database_url
-
-    engine = connect(database_url(hub.catalogue))
-    try:
-        return {r.who: r for r in read(engine, course=SLUG)}
-    finally:
-        engine.dispose()
-
-
 def test_a_busy_container_costs_more_than_an_idle_one_and_both_are_recorded(hub, podman, clients):
     """W2 5/9: container sessions are measured from their cgroup and recorded when they end."""
     for name in (ANN, BOB):
         if server_gone(hub, name):  # the memory test ended ann's session
             hub.spawn(clients[name], name, timeout=SPAWN_TIMEOUT)
-    before = footprint_records(hub)
+    before = records(hub, SLUG)
     busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 4: pass\nprint('done')"
     assert run_code(hub, clients[ANN], ANN, busy).strip() == "done"
     run_code(hub, clients[BOB], BOB, "print(1 + 1)")
@@ -309,7 +299,7 @@ def test_a_busy_container_costs_more_than_an_idle_one_and_both_are_recorded(hub,
         assert r.status_code in (202, 204)
 
     def recorded() -> dict | None:
-        now = footprint_records(hub)
+        now = records(hub, SLUG)
         new = {
             w: r for w, r in now.items() if w in (ANN, BOB) and (w not in before or r.ref != before[w].ref)
         }

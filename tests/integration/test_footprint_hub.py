@@ -40,10 +40,11 @@ def me(client: httpx.Client) -> dict:
     return r.json()
 
 
-def records(hub) -> dict:
+def records(hub, course: str = COURSE) -> dict:
+    """Each person's latest footprint record of ``course``, from the hub's database."""
     engine = connect(database_url(hub.catalogue))
     try:
-        return {r.who: r for r in read(engine, course=COURSE)}
+        return {r.who: r for r in read(engine, course=course)}
     finally:
         engine.dispose()
 
