@@ -33,7 +33,11 @@ def start_stock_hub(
         except httpx.HTTPError:
             return False
 
-    wait_until(answers, timeout, f"the stock hub on {url}")
+    try:
+        wait_until(answers, timeout, f"the stock hub on {url}")
+    except BaseException:  # a hub that never answered is stopped, with the proxy it started
+        stop_stock_hub(proc)
+        raise
     return proc
 
 
