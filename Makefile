@@ -11,12 +11,13 @@ VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $
 APT_RUN := python3-venv python3-dev build-essential acl
 # Chromium for browser tests; a real Slurm cluster (tests/services/slurm.py), PostgreSQL
 # (tests/services/postgres.py), podman with runc (tests/services/podman.py) and slapd
-# (tests/services/ldap.py), Prometheus (tests/services/prometheus.py) for the tests that need them.
+# (tests/services/ldap.py), Prometheus (tests/services/prometheus.py), systemd-analyze (tests/ansible)
+# for the tests that need them.
 APT_SLURM := slurmctld slurmd slurm-client slurmdbd munge mariadb-server
 # Course images (images/, `ailys image build`): a debootstrap base, podman, SquashFS for ch-run
 # (fuse3: fusermount3, with which a learner's ch-run mounts the SquashFS).
 APT_IMAGE := debootstrap squashfs-tools squashfuse fuse3 charliecloud-runtime podman runc
-APT_TEST := chromium $(APT_SLURM) postgresql sudo slapd ldap-utils prometheus $(APT_IMAGE)
+APT_TEST := chromium $(APT_SLURM) postgresql sudo slapd ldap-utils prometheus systemd $(APT_IMAGE)
 ENV ?= python-ml
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
