@@ -5,6 +5,8 @@ SITE ?= local
 VENV := .venv
 PY := $(VENV)/bin/python
 CHP_VERSION := 5.3.0
+# The accessibility engine the browser tests inject into each page (tests/e2e/a11y.py).
+AXE_VERSION := 4.14.1
 # As root, learners' processes run the environment too, so it lives where every account can
 # read it (/opt), whatever the mode of the checkout's parents; .venv points there.
 VENV_HOME := $(if $(filter 0,$(shell id -u)),/opt/ailys-hub/venvs/$(shell echo $(CURDIR) | sha1sum | cut -c1-12),$(CURDIR)/.venv)
@@ -156,7 +158,7 @@ LABEXT := $(VENV)/share/jupyter/labextensions/@ailys/footprint/package.json
 
 deps: $(VENV)/.deps-stamp $(VENV)/bin/configurable-http-proxy $(LEARNER_CONFIG) $(TEAM_CONFIG) $(LABEXT)
 
-test-deps: deps $(VENV)/.test-deps-stamp
+test-deps: deps $(VENV)/.test-deps-stamp $(VENV)/lib/node_modules/axe-core/axe.min.js
 
 slurm-deps: deps
 	$(call apt_install,$(APT_SLURM))
@@ -208,6 +210,9 @@ $(LABEXT): $(LABEXT_SRC)/package.json $(LABEXT_SRC)/lib/index.js $(LABEXT_SRC)/s
 
 $(VENV)/bin/configurable-http-proxy: | $(VENV)/bin/python
 	npm install --silent --global --prefix $(VENV_HOME) configurable-http-proxy@$(CHP_VERSION)
+
+$(VENV)/lib/node_modules/axe-core/axe.min.js: | $(VENV)/bin/python
+	npm install --silent --global --prefix $(VENV_HOME) axe-core@$(AXE_VERSION)
 
 clean:
 	-$(PY) -m tests.services.slurm down 2>/dev/null

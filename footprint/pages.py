@@ -131,3 +131,9 @@ def fmt(value: float, digits: int = 2) -> str:
 
 def fmt_range(r: Range) -> str:
     return f"{fmt(r.value)} ({fmt(r.low)}–{fmt(r.high)})"
+
+
+def fmt_size(n_bytes: int) -> str:
+    from hub_config.units import format_size
+
+    return format_size(n_bytes, exact=False)

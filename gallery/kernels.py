@@ -53,6 +53,33 @@ def without_cdn_links(html: str) -> str:
     return _CDN_LINK.sub("", html)
 
 
+# ipywidgets' slider handles (role=slider) carry no accessible name (jupyter-widgets/ipywidgets#2650):
+# a screen reader says "slider" for every one. Each handle is named by its widget's own label, as
+# the widgets appear (they are drawn once the kernel connects).
+SLIDER_NAMES = """<script>
+(function () {
+  function name() {
+    document.querySelectorAll(".widget-slider").forEach(function (w) {
+      var label = w.querySelector(".widget-label");
+      var text = label ? (label.textContent || label.title || "").trim() : "";
+      w.querySelectorAll("[role=slider]:not([aria-label])").forEach(function (h) {
+        if (text) { h.setAttribute("aria-label", text); }
+      });
+    });
+  }
+  new MutationObserver(name).observe(document.documentElement, {childList: true, subtree: true});
+  document.addEventListener("DOMContentLoaded", name);
+})();
+</script>
+"""
+
+
+def with_slider_names(html: str) -> str:
+    """The page with SLIDER_NAMES before its </body> (a page without one is left as it is)."""
+    at = html.rfind("</body>")
+    return html if at < 0 else html[:at] + SLIDER_NAMES + html[at:]
+
+
 @dataclasses.dataclass
 class Rendered:
     kernel_id: str
@@ -174,7 +201,7 @@ class DemoKernels:
         if not alive:  # the page would show "kernel died" and never answer a widget
             await self._shutdown(kernel_id, release=False)
             raise KernelDied(kernel_id)
-        return Rendered(kernel_id, without_cdn_links(html))
+        return Rendered(kernel_id, with_slider_names(without_cdn_links(html)))
 
     async def _render(self, entry: DemoEntry, notebook_path: str) -> Rendered:
         """Execute the demo in a new kernel (its slot already taken); release the slot on failure."""

@@ -27,6 +27,7 @@ import click
 
 from hub_config.catalogue import UnknownCourse
 from hub_config.site_option import catalogue_or_exit, site_option
+from hub_config.units import format_duration
 
 from .courses import course_dir, due_utc, gradebook_url
 
@@ -75,13 +76,9 @@ def apply_late_policy(grade: Grade, seconds_late: float, action: str, grace: flo
     return grade
 
 
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    return (
-        " ".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n) or f"{int(seconds)}s"
-    )
+def lateness(seconds: float) -> str:
+    """How late, to the minute past the first one (units' text: 1d2h5m, 40s)."""
+    return format_duration(int(seconds) if seconds < 60 else int(seconds) // 60 * 60)
 
 
 def notes(row: Row) -> str:
@@ -89,7 +86,7 @@ def notes(row: Row) -> str:
     for name, g in row.grades.items():
         if g.late:
             parts.append(
-                f"{name}: late by {_duration(g.late_by_seconds)}" + (", counted 0" if g.zeroed_late else "")
+                f"{name}: late by {lateness(g.late_by_seconds)}" + (", counted 0" if g.zeroed_late else "")
             )
         if g.tampered:
             parts.append(

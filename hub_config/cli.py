@@ -523,6 +523,12 @@ main.add_command(
 main.add_command(
     _LazyCommand("doctor", "hub_config.doctor:doctor", "Check a deployed node; one sentence per problem.")
 )
+main.add_command(
+    _LazyCommand("backup", "hub_config.backup:backup_command", "One archive of what the site cannot rebuild.")
+)
+main.add_command(
+    _LazyCommand("restore", "hub_config.backup:restore_command", "Restore an archive of `ailys backup`.")
+)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ request's language to that namespace, so our templates (hub_config/templates/, o
 ``template_paths``) and the ``Catalogue`` extension translate every page, error pages included.
 A language chosen by a logged-in user is kept in a small table of the hub's database, so it holds
 on their next log-in from another browser; the spawner passes it to JupyterLab (``AILYS_LANG``,
-read by spawners/jupyter-config/learner/jupyter_server_config.py).
+read by spawners/jupyter-config/learner/jupyter_server_config.py). The spawn page's own query
+arguments are launch options, so the switch's ``lang`` is taken out of them first.
 """
 
 from __future__ import annotations
 
 from jupyterhub.handlers import BaseHandler
+from jupyterhub.handlers.pages import SpawnHandler
 from sqlalchemy import text
 
 from . import i18n
@@ -99,12 +101,30 @@ def _namespace_with_language(original):
     return property(template_namespace)
 
 
+def _spawn_page_without_language_argument(get):
+    """JupyterHub's spawn page starts a server with its query arguments as the launch options
+    (`/hub/spawn?course=algo`), so the language switch's `?lang=en` would launch one: the
+    argument is read (and remembered) first, then taken out of the request."""
+
+    async def spawn_page(self, *args, **kwargs):
+        if "lang" in self.request.query_arguments:
+            hub_language(self)
+            self.request.query_arguments.pop("lang")
+            self.request.arguments.pop("lang", None)
+        return await get(self, *args, **kwargs)
+
+    spawn_page._ailys = True
+    return spawn_page
+
+
 def install() -> None:
     """Adds the language to every hub page's namespace (once per process)."""
     if not getattr(BaseHandler.template_namespace.fget, "_ailys", False):
         patched = _namespace_with_language(BaseHandler.template_namespace)
         patched.fget._ailys = True
         BaseHandler.template_namespace = patched
+    if not getattr(SpawnHandler.get, "_ailys", False):
+        SpawnHandler.get = _spawn_page_without_language_argument(SpawnHandler.get)
 
 
 def spawn_language(spawner) -> str:
@@ -114,3 +134,9 @@ def spawn_language(spawner) -> str:
     if handler is not None:
         return hub_language(handler)
     return kept(spawner.user.db, spawner.user.name) or i18n.DEFAULT
+
+
+def spawn_translations(spawner):
+    """The catalogue of the launch form (spawners/launch_form.py): the language of the request
+    that opened it (the hub sets the spawner's handler before asking for its form)."""
+    return i18n.translations(spawn_language(spawner))

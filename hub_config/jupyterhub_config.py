@@ -10,6 +10,7 @@ from hub_config.appliers import apply_all
 from hub_config.catalogue import CatalogueError, load_catalogue
 from hub_config.hub_language import install as install_page_language
 from hub_config.secrets import load_secrets
+from hub_config.team_servers import install_team_server_access
 
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
@@ -22,6 +23,8 @@ except CatalogueError as err:
 apply_all(c, catalogue, load_secrets(catalogue.data_dir))
 # The request's language in every hub page's namespace (JupyterHub has no setting for it).
 install_page_language()
+# Members and mentors open their team's server without JupyterHub's "Authorize access" page.
+install_team_server_access(site_file)
 
 if catalogue.site.spawner.kind == "slurm":
     # The job's port report (spawners/slurm/port_report.py): JupyterHub has no setting for a

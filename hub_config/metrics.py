@@ -66,7 +66,7 @@ class SpawnHook:
     def record(self, spawner, kind: str, err: Exception) -> None:
         import datetime as dt
 
-        from footprint.usage import SpawnFailure, record_spawn_failure  # the hub's usage records
+        from footprint.spawn_failures import SpawnFailure, record_spawn_failure  # the usage records
 
         from .names import course_of_group
 

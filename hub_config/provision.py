@@ -4,6 +4,7 @@ on the Slurm site, made at their first server start by a hub that is not root, t
 
     ailys-provision-trainee --site SITE add NAME COURSE   # at the trainee's first start (the spawner)
     ailys-provision-trainee --site SITE remove NAME       # once they are forgotten or retired
+    ailys-provision-trainee --site SITE team NAME         # a project team's account, group, folder
 
 It runs as root and trusts only what root owns: the site file (and every folder above it) must be
 root's and writable by root alone, since its ``spawner.slurm.trainees`` says which commands run as
@@ -38,12 +39,14 @@ from pathlib import Path
 import click
 
 from .catalogue import Catalogue, CatalogueError, UnknownCourse, load_catalogue
-from .schema import TraineeAccounts, is_reserved
+from .schema import TeamAccounts, TraineeAccounts, is_reserved
 
 PROG = "ailys-provision-trainee"
 # The Unix names the schema takes (Username), and course slugs (Slug): nothing a shell would read.
 NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 SLUG = re.compile(r"[a-z][a-z0-9-]{1,38}[a-z0-9]")
+# A team account (names.team_name): team-<course>-<team>, at most 32 characters.
+TEAM_ACCOUNT = re.compile(r"team-[a-z0-9-]{1,27}")
 COMMENT = "AILyS trainee"  # the accounts' GECOS: says who made them, to an administrator reading passwd
 # The commands' whole environment (sudo has reset the caller's; SLURM_CONF comes from the site file).
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -160,13 +163,13 @@ def account_problem(account: pwd.struct_passwd | None, trainees: TraineeAccounts
     return ""
 
 
-def free_uid(trainees: TraineeAccounts, taken: Iterable[int]) -> int:
-    """The first uid of the trainees' range that no account (nor group, for tools that make one) has."""
+def free_uid(trainees: TraineeAccounts | TeamAccounts, taken: Iterable[int], whose: str = "trainees'") -> int:
+    """The first uid of the range that no account (nor group, for tools that make one) has."""
     used = set(taken)
     for uid in range(trainees.uid_min, trainees.uid_max + 1):
         if uid not in used:
             return uid
-    raise Refused(f"no free uid left in the trainees' range {trainees.uid_min}-{trainees.uid_max}")
+    raise Refused(f"no free uid left in the {whose} range {trainees.uid_min}-{trainees.uid_max}")
 
 
 def slurm_account(trainees: TraineeAccounts, course_account: str | None, slug: str) -> str:
@@ -198,9 +201,10 @@ def ere_escape(text: str) -> str:
 
 
 def sudoers_arguments(site_file: Path) -> str:
-    """The arguments the sudoers rule allows: the site file fixed, the two forms, checked names."""
+    """The arguments the sudoers rule allows: the site file fixed, the three forms, checked names."""
     names = NAME.pattern
-    return f"^--site {ere_escape(str(site_file))} (add {names} {SLUG.pattern}|remove {names})$"
+    forms = f"add {names} {SLUG.pattern}|remove {names}|team {TEAM_ACCOUNT.pattern}"
+    return f"^--site {ere_escape(str(site_file))} ({forms})$"
 
 
 # --- doing it ------------------------------------------------------------------------------------
@@ -214,15 +218,28 @@ class Context:
     env: dict[str, str]
 
 
-def _load(site: Path) -> Context:
+def trusted_catalogue(site: Path) -> Catalogue:
+    """The site and its courses, read as root from a site file only root can have written."""
     if os.geteuid() != 0:
         raise Refused("must run as root (the hub runs it through its sudo rule)")
     if problem := trust_problem(site):
         raise Refused(f"the site file is not root's alone: {problem}")
     try:
-        catalogue = load_catalogue(site)
+        return load_catalogue(site)
     except CatalogueError as err:
         raise Refused(f"the site or its courses are invalid:\n{err}") from None
+
+
+def command_env(catalogue: Catalogue) -> dict[str, str]:
+    """The site's commands' whole environment: fixed, with SLURM_CONF from the site file."""
+    env = {"PATH": PATH, "LANG": "C.UTF-8"}
+    if conf := catalogue.site.spawner.slurm.slurm_conf:
+        env["SLURM_CONF"] = str((catalogue.site_file.parent / conf).resolve())
+    return env
+
+
+def _load(site: Path) -> Context:
+    catalogue = trusted_catalogue(site)
     if problem := settings_problem(catalogue):
         raise Refused(problem)
     trainees = catalogue.site.spawner.slurm.trainees
@@ -230,10 +247,7 @@ def _load(site: Path) -> Context:
         gid = grp.getgrnam(trainees.group).gr_gid
     except KeyError:
         raise Refused(f"the trainees' group {trainees.group} does not exist on this host") from None
-    env = {"PATH": PATH, "LANG": "C.UTF-8"}
-    if conf := catalogue.site.spawner.slurm.slurm_conf:
-        env["SLURM_CONF"] = str((catalogue.site_file.parent / conf).resolve())
-    return Context(catalogue, trainees, gid, env)
+    return Context(catalogue, trainees, gid, command_env(catalogue))
 
 
 def _account(name: str) -> pwd.struct_passwd | None:
@@ -375,8 +389,9 @@ def remove(ctx: Context, name: str, now: dt.datetime, wait: float = 60.0) -> lis
 
 @click.group(
     help="The Unix account and Slurm association of a short course's trainee on the Slurm site, made "
-    "at their first start (add) and removed once they may no longer log in (remove). Run as root, by "
-    "the hub account through its sudo rule (docs/design-notes.md)."
+    "at their first start (add) and removed once they may no longer log in (remove); a project team's "
+    "account, group and folder (team). Run as root, by the hub account through its sudo rule "
+    "(docs/design-notes.md)."
 )
 @click.option(
     "--site",
@@ -405,6 +420,18 @@ def add_command(site: Path, name: str, course: str) -> None:
 def remove_command(site: Path, name: str) -> None:
     """Remove the account of NAME, a trainee who may no longer log in, with their home."""
     for line in remove(_load(site), name, dt.datetime.now(dt.UTC)):
+        click.echo(line)
+
+
+@main.command("team")
+@click.argument("name")
+@click.pass_obj
+def team_command(site: Path, name: str) -> None:
+    """Make or refresh the team account NAME (team-<course>-<team>): its Unix group and members, its
+    Slurm association and the team folder, as the course files say (hub_config/provision_team.py)."""
+    from .provision_team import load_teams, team
+
+    for line in team(load_teams(site), name):
         click.echo(line)
 
 

@@ -2,7 +2,8 @@
 ``team_folders`` callable gives (spawners/teams.py, TeamHomes), and the course sync's pass that
 keeps every team's account, folder and group members equal to the course files.
 
-On the Slurm site the nodes hold the accounts and groups: hub_config/provision.py's path, not this.
+On the Slurm site the nodes hold the accounts and groups: the sync runs the provisioning command
+(hub_config/provision_team.py, through the hub's sudo rule) for each team instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .catalogue import Catalogue, LiveCatalogue
+from .provision_team import UNCHANGED, team_hub_command
 from .teams import home_links, teams_dir, teams_of
 
 HOST_KINDS = ("local", "docker")
@@ -72,6 +74,8 @@ def sync_team_folders(catalogue: Catalogue) -> list[str]:
     """As root on a local or container site: each team's account, folder and group members as the
     files say (a member removed from the file leaves the group). Lines saying what changed. The
     Unix work is the spawners' code (spawners/teams.py), run as a command: hub_config names it only."""
+    if catalogue.site.spawner.kind == "slurm":
+        return sync_cluster_teams(catalogue)
     if catalogue.site.spawner.kind not in HOST_KINDS or os.geteuid() != 0:
         return []
     teams = host_teams(catalogue)
@@ -88,3 +92,27 @@ def sync_team_folders(catalogue: Catalogue) -> list[str]:
     if done.returncode:
         raise RuntimeError(f"team folders: {done.stderr.strip() or done.returncode}")
     return done.stdout.splitlines()
+
+
+def sync_cluster_teams(catalogue: Catalogue) -> list[str]:
+    """On the Slurm site with ``spawner.slurm.teams``: ``ailys-provision-trainee team NAME`` for
+    each team, as the hub account through its sudo rule (the command is idempotent). One team's
+    failure does not keep the others from their pass; all are named in the error."""
+    settings = catalogue.site.spawner.slurm.teams
+    if settings is None:
+        return []
+    command = team_hub_command(settings, catalogue.site_file)
+    lines, failed = [], []
+    for team in teams_of(catalogue):
+        argv = [arg.format(username=team.name) for arg in command]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=180, cwd="/")
+        except (OSError, subprocess.TimeoutExpired) as err:
+            failed.append(f"{team.name}: {err}")
+            continue
+        if done.returncode:
+            failed.append(f"{team.name}: {(done.stderr.strip() or done.stdout.strip() or done.returncode)}")
+        lines += [line for line in done.stdout.splitlines() if not line.endswith(UNCHANGED)]
+    if failed:
+        raise RuntimeError("team provisioning: " + "; ".join(failed))
+    return lines

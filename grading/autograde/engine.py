@@ -17,23 +17,29 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hub_config.schema.course import Autograde
+
 from .course import Course, Outcome, SubmissionError
 from .execute import Job
-from .sandbox import DEFAULT_PRELOAD, Limits
+from .sandbox import Limits
 from .worker import Workers
+
+# The defaults of a course's `autograde:` (the schema holds them and their meaning, docs/reference.md).
+COURSE_DEFAULTS = Autograde()
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How to grade: the course's autograde settings and the site's grading settings, resolved."""
+    """How to grade: the course's autograde settings and the site's grading settings, resolved
+    (on_submit.settings_for); left out, a limit is the schema's default."""
 
-    timeout: int = 30  # seconds per cell
-    total_timeout: int = 600  # seconds per submission
-    memory: int = 1024**3
-    processes: int = 64
-    file_size: int = 64 * 1024**2
-    max_output: int = 8 * 1024**2
-    preload: tuple[str, ...] = DEFAULT_PRELOAD
+    timeout: int = int(COURSE_DEFAULTS.timeout)  # seconds per cell
+    total_timeout: int = int(COURSE_DEFAULTS.total_timeout)  # seconds per submission
+    memory: int = COURSE_DEFAULTS.memory
+    processes: int = COURSE_DEFAULTS.processes
+    file_size: int = COURSE_DEFAULTS.file_size
+    max_output: int = COURSE_DEFAULTS.max_output
+    preload: tuple[str, ...] = tuple(COURSE_DEFAULTS.preload)
     user: str | None = None  # grading account (None: the current one)
     work_dir: Path = Path(tempfile.gettempdir())
     hide: tuple[str, ...] = ()  # more folders the sandbox must not see (homes, data dir...)

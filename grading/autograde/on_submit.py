@@ -123,6 +123,7 @@ def settings_for(catalogue, course) -> Settings:
         total_timeout=auto.total_timeout,
         memory=auto.memory,
         processes=auto.processes,
+        file_size=auto.file_size,
         max_output=auto.max_output,
         preload=tuple(auto.preload),
         user=user,

@@ -59,8 +59,6 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000,
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
-# Modules a scientific Python assignment usually imports; missing ones are skipped.
-DEFAULT_PRELOAD = ("numpy", "scipy", "pandas", "sklearn", "matplotlib", "matplotlib.pyplot")
 # Set before the template imports anything: one BLAS thread (a forked pool would be broken, and
 # threads forbid unshare(CLONE_NEWUSER)), a non-interactive matplotlib.
 TEMPLATE_ENV = {
@@ -121,10 +119,10 @@ def private_paths(user: str | None = None) -> list[str]:
 class Limits:
     """What one submission's kernel may use (from the course's autograde settings)."""
 
-    memory: int = 1024**3  # bytes of address space beyond what the template already maps
-    processes: int = 64  # processes and threads of the grading account inside the sandbox
-    file_size: int = 64 * 1024**2  # largest file it may write
-    cpu_time: int = 600  # seconds of CPU for each process (a backstop; wall time is the grader's)
+    memory: int  # bytes of address space beyond what the template already maps
+    processes: int  # processes and threads of the grading account inside the sandbox
+    file_size: int  # largest file it may write
+    cpu_time: int  # seconds of CPU for each process (a backstop; wall time is the grader's)
 
 
 @dataclass(frozen=True)
@@ -368,7 +366,7 @@ class Template:
     ``user``: run the template (and so every kernel) as this account; only root can ask for one.
     """
 
-    def __init__(self, preload: list[str] | tuple[str, ...] = DEFAULT_PRELOAD, user: str | None = None):
+    def __init__(self, preload: list[str] | tuple[str, ...], user: str | None = None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         import tempfile
 

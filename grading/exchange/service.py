@@ -71,9 +71,12 @@ def decode_files(body: dict) -> dict[str, bytes]:
         raise ExchangeProblem(400, f"a file's content is not valid base64: {err}") from None
 
 
-def limits_of(course: Course) -> Limits:
+def limits_of(course: Course, quota: int | None = None) -> Limits:
+    """``quota``: the site's quotas.exchange."""
     s = course.submission
-    return Limits(max_file_size=s.max_file_size, max_total_size=s.max_total_size, max_files=s.max_files)
+    return Limits(
+        max_file_size=s.max_file_size, max_total_size=s.max_total_size, max_files=s.max_files, quota=quota
+    )
 
 
 def due_of(course: Course, assignment: str) -> dt.datetime | None:
@@ -321,7 +324,7 @@ class SubmitHandler(APIHandler):
                 assignment,
                 learner,
                 files,
-                limits_of(course),
+                limits_of(course, self.ctx.catalogue.current().site.quotas.exchange),
                 now,
                 due_of(course, assignment),
                 key=key,

@@ -23,6 +23,7 @@ Nothing here knows about users or HTTP: the service (service.py) decides who may
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -65,6 +66,7 @@ class Limits:
     max_file_size: int
     max_total_size: int
     max_files: int
+    quota: int | None = None  # the site's quotas.exchange: all of a learner's submissions, every course
 
 
 def check_name(kind: str, name: str) -> str:
@@ -128,6 +130,37 @@ def submission_problems(files: dict[str, bytes], limits: Limits, released_notebo
             f"all files: {human_size(total)} in total, over the course's limit of {human_size(limits.max_total_size)}"
         )
     return problems
+
+
+def folder_size(folder: Path) -> int:
+    """The bytes of every file under ``folder``, links not followed; 0 if it does not exist."""
+    total = 0
+    for top, dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:  # removed while we looked
+                continue
+            total += st.st_size if not os.path.islink(os.path.join(top, name)) else 0
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+    return total
+
+
+def exchange_used(exchange_root: Path, learner: str) -> int:
+    """Bytes of ``learner``'s submissions in every course of the exchange (the layout of
+    grading/exchange/storage.py: <course>/submissions/<assignment>/<learner>/)."""
+    return sum(folder_size(f) for f in Path(exchange_root).glob(f"*/submissions/*/{learner}"))
+
+
+def quota_problems(root: Path, learner: str, files: dict[str, bytes], quota: int) -> list[str]:
+    """The line that refuses a submission over the learner's exchange quota; none when it fits."""
+    used, size = exchange_used(root, learner), sum(len(d) for d in files.values())
+    if used + size <= quota:
+        return []
+    return [
+        f"all files: {human_size(size)}, over your exchange quota: your submissions in every course "
+        f"already use {human_size(used)} of {human_size(quota)} (ask your instructor if you need more)"
+    ]
 
 
 def notebook_problem(data: bytes) -> str | None:
@@ -335,7 +368,10 @@ class ExchangeStore:
         for path in files:
             check_relpath(path)  # all of them before anything is written
         parent = self._submissions(course, assignment) / check_name("learner", learner)
-        with self._learner_lock(parent):
+        # The quota counts every course: one lock per learner too, so two submissions at once in
+        # two courses cannot both pass it.
+        quota_lock = self._learner_lock(self.root / ".quota" / learner) if limits.quota else None
+        with self._learner_lock(parent), quota_lock or contextlib.nullcontext():
             if key is not None:
                 earlier = self._with_key(parent, key)
                 if earlier is not None:
@@ -362,6 +398,8 @@ class ExchangeStore:
         self, course, assignment, learner, files, limits, now, due, key, autograde, released
     ) -> dict:
         problems = submission_problems(files, limits, released["notebooks"])
+        if not problems and limits.quota is not None:
+            problems = quota_problems(self.root, learner, files, limits.quota)
         if problems:
             raise ExchangeProblem(
                 422,

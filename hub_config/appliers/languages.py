@@ -4,13 +4,14 @@ Our templates (hub_config/templates/) come first on JupyterHub's template path: 
 JupyterHub's page of the same name ("templates/<name>") and translates its visible strings through
 the catalogue, which JupyterHub's Jinja environment loads as an extension (hub_config/i18n.py);
 jupyterhub_config.py installs the per-request language (hub_config/hub_language.py). The learner's
-server gets the user's language in AILYS_LANG, which its JupyterLab follows.
+server gets the user's language in AILYS_LANG, which its JupyterLab follows; the launch form of
+the Slurm and container spawners gets the catalogue (spawners/launch_form.py).
 """
 
 from traitlets.config import Config
 
 from .. import i18n
-from ..hub_language import ENV, spawn_language
+from ..hub_language import ENV, spawn_language, spawn_translations
 
 
 def apply_languages(c: Config) -> None:
@@ -22,3 +23,5 @@ def apply_languages(c: Config) -> None:
         "lstrip_blocks": True,  # as babel.cfg extracts them
     }
     c.Spawner.environment = {**c.Spawner.get("environment", {}), ENV: spawn_language}
+    # The launch form of the Slurm and container spawners, in the reader's language.
+    c.LaunchForm.translations = spawn_translations

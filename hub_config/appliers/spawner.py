@@ -8,6 +8,7 @@ from traitlets.config import Config
 from ..catalogue import Catalogue
 from ..profiles import CourseProfiles
 from ..provision import hub_command
+from ..provision_team import team_hub_command
 
 # Server extensions of a learner's server, by import name: True loads it, False keeps it out.
 # The environment's config (<venv>/etc/jupyter/jupyter_server_config.d) enables every extension
@@ -121,4 +122,6 @@ def _slurm(c: Config, catalogue: Catalogue) -> None:
         c.SlurmSpawner.image_store = str((catalogue.site_file.parent / slurm.image_store).resolve())
     if slurm.trainees:  # a trainee's account is made at their first start (hub_config/provision.py)
         c.SlurmSpawner.provision_command = hub_command(slurm.trainees, catalogue.site_file)
+    if slurm.teams:  # a team's account, group and folder, refreshed before its server starts
+        c.SlurmSpawner.team_provision_command = team_hub_command(slurm.teams, catalogue.site_file)
     # Not Spawner.ip: the job reports the node it runs on, and the hub reaches it there.

@@ -88,6 +88,9 @@ class Autograde(Strict):
     )
     memory: Bytes = Field(1024**3, gt=0, description="Memory one submission may allocate, such as 1G.")
     processes: int = Field(64, ge=8, le=4096, description="Processes and threads one submission may run.")
+    file_size: Bytes = Field(
+        64 * 1024**2, gt=0, description="Largest file one submission may write, such as 64M (RLIMIT_FSIZE)."
+    )
     max_output: Bytes = Field(
         8 * 1024**2, gt=0, description="Output kept from one notebook; the rest is dropped."
     )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import string
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     Field,
     ValidationInfo,
     field_validator,
@@ -17,7 +15,7 @@ from pydantic import (
 
 from .energy import Energy
 from .people import Authentication, Retention, Smtp
-from .team import Teams
+from .team import TeamAccounts, Teams
 from .types import (
     DEFAULT_MAX_WALLTIME,
     RESERVED_ACCOUNTS,
@@ -30,6 +28,7 @@ from .types import (
     Strict,
     Username,
     Walltime,
+    argv_templates,
 )
 
 # --- site ------------------------------------------------------------------------------------
@@ -77,22 +76,7 @@ class LocalSpawner(Strict):
 TRAINEE_TEMPLATE_FIELDS = ("username", "uid", "group", "home", "shell", "comment", "course")
 
 
-def _known_fields(templates: list[list[str]]) -> list[list[str]]:
-    for argv in templates:
-        for arg in argv:
-            try:
-                names = {name for _, name, _, _ in string.Formatter().parse(arg) if name is not None}
-            except ValueError as err:
-                raise ValueError(f"{arg!r}: {err}") from None
-            unknown = sorted(names - set(TRAINEE_TEMPLATE_FIELDS))
-            if unknown:
-                raise ValueError(
-                    f"{arg!r} names {', '.join(unknown)}; known: {', '.join(TRAINEE_TEMPLATE_FIELDS)}"
-                )
-    return templates
-
-
-TraineeCommands = Annotated[list[Annotated[list[str], Field(min_length=1)]], AfterValidator(_known_fields)]
+TraineeCommands = argv_templates(TRAINEE_TEMPLATE_FIELDS)
 
 
 class TraineeAccounts(Strict):
@@ -210,6 +194,12 @@ class SlurmSettings(Strict):
         None,
         description="Accounts on the cluster for trainees of short courses, made at their first start. "
         "None: every person needs an account made by the administrators (or the directory) first.",
+    )
+    teams: TeamAccounts | None = Field(
+        None,
+        description="Each project team's Unix group, team account, Slurm association and folder on the "
+        "cluster, made by the hub through its sudo rule (docs/teams.md). None: the administrators (or "
+        "the directory) make them.",
     )
     container: Literal["none", "charliecloud"] = Field(
         "none",
@@ -458,6 +448,24 @@ class Formgraders(Strict):
     )
 
 
+class Quotas(Strict):
+    """Disk each person may use (hub_config/quotas.py, docs/backup.md): so one learner cannot fill
+    the disk the hub's database lives on. Sizes with their unit (200M, 2G); none: no limit."""
+
+    home: Bytes | None = Field(
+        None,
+        description="A learner's home. Shown to them on their footprint page against this, with a "
+        "message when over; enforced by the file system's quotas (setquota) on a deployed node, "
+        "not by the local site.",
+    )
+    exchange: Bytes | None = Field(
+        None,
+        description="All of a learner's submissions kept by the exchange, in every course: a "
+        "submission that would go over it is refused with a message in their assignment list "
+        "(earlier submissions are kept).",
+    )
+
+
 class Site(Strict):
     """A deployment of the hub: hub_config/sites/<name>.yaml. Relative paths are relative to this file."""
 
@@ -505,6 +513,7 @@ class Site(Strict):
     formgraders: Formgraders = Field(default_factory=Formgraders)
     energy: Energy = Field(default_factory=Energy)
     teams: Teams = Field(default_factory=Teams, description="Project teams: folders, sizes, mentor page.")
+    quotas: Quotas = Field(default_factory=Quotas, description="Disk each person may use.")
 
     @field_validator("exchange")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .types import Person, Port, Strict, Title
+from .types import Person, Port, SlurmName, Strict, Title, Username, argv_templates
 
 # Absolute bounds on a team's size; a site narrows them (Teams.min_members, max_members).
 SMALLEST, LARGEST = 2, 8
@@ -134,4 +134,91 @@ class Teams(Strict):
             raise ValueError(
                 f"min_members ({self.min_members}) is more than max_members ({self.max_members})"
             )
+        return self
+
+
+# What the argv templates of TeamAccounts may name; each value is checked before it is formatted in.
+TEAM_TEMPLATE_FIELDS = ("username", "uid", "learners", "home", "shell", "comment", "course", "members")
+TeamCommands = argv_templates(TEAM_TEMPLATE_FIELDS)
+
+
+class TeamAccounts(Strict):
+    """On the Slurm site, each team's Unix group, team account, Slurm association and team folder,
+    made and refreshed by `ailys-provision-trainee team NAME`, which the hub (not root) runs through
+    its sudo rule at each course sync and before a team server's start (docs/teams.md, "On the
+    Slurm site")."""
+
+    command: str = Field(
+        "sudo -n /usr/local/sbin/ailys-provision-trainee --site {site}",
+        description="How the hub runs the provisioning command, with {site} (this file's absolute path, "
+        "which the sudoers rule fixes); the hub adds `team NAME`.",
+    )
+    uid_min: int = Field(
+        80000,
+        ge=1000,
+        description="First uid (and gid) of the team accounts' range, theirs alone: an account in it "
+        "named team-* counts as a team's.",
+    )
+    uid_max: int = Field(80999, le=2**31 - 2, description="Last uid of the team accounts' range.")
+    learners: Username = Field(
+        description="The learners' group of the hub's Slurm sudo rule (mesolys-learners), which must "
+        "exist: each team account is a supplementary member, so the hub may submit its server's job "
+        "as it. Its primary group is the team's own."
+    )
+    slurm_accounts: list[SlurmName] = Field(
+        min_length=1,
+        description="Slurm accounts a team account may be associated with. The first is for courses "
+        "whose resources name no account; a course naming another is refused.",
+    )
+    home_root: Path = Field(
+        Path("/home"),
+        description="Folder (absolute, existing) of the team accounts' homes, <home_root>/<name>, mode "
+        "0700: their job logs, apart from the team folder.",
+    )
+    shell: str = Field(
+        "/usr/sbin/nologin",
+        pattern=r"^/\S+$",
+        description="Login shell: nologin, nobody logs in as a team (its server's terminals still "
+        "open a shell).",
+    )
+    create: TeamCommands = Field(
+        default_factory=lambda: [
+            [
+                "useradd",
+                "--uid",
+                "{uid}",
+                "--user-group",
+                "--groups",
+                "{learners}",
+                "--home-dir",
+                "{home}",
+                "--create-home",
+                "--key",
+                "HOME_MODE=0700",
+                "--shell",
+                "{shell}",
+                "--comment",
+                "{comment}",
+                "{username}",
+            ],
+        ],
+        description="Commands (argv lists, run as root in order, no shell) that create a team account "
+        "whose primary group is a group of the same name, with {username}, {uid}, {learners}, {home}, "
+        "{shell}, {comment} and {course}. The default makes it on this host, right where the nodes "
+        "read this host's accounts (the test cluster); elsewhere, the site's own account tool.",
+    )
+    members: TeamCommands = Field(
+        default_factory=lambda: [["gpasswd", "--members", "{members}", "{username}"]],
+        description="Commands that set the team group's supplementary members to exactly {members} "
+        "(comma-separated: the team's members and mentors that have an account), same fields.",
+    )
+
+    @model_validator(mode="after")
+    def _a_range(self) -> TeamAccounts:
+        if self.uid_max < self.uid_min:
+            raise ValueError(f"uid_max ({self.uid_max}) is below uid_min ({self.uid_min})")
+        if not self.home_root.is_absolute():
+            raise ValueError(f"home_root must be an absolute path, not {self.home_root}")
+        if "{site}" not in self.command:
+            raise ValueError("command must contain {site}, the site file the sudoers rule fixes")
         return self

@@ -4,6 +4,7 @@ account or Slurm takes, the accounts that are never a person of the hub, and the
 from __future__ import annotations
 
 import fnmatch
+import string
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -163,3 +164,22 @@ class Strict(BaseModel):
 class Title(Strict):
     fr: str = Field(min_length=1, description="In French.")
     en: str = Field(min_length=1, description="In English.")
+
+
+def argv_templates(fields: tuple[str, ...]):
+    """A list of argv templates (run as root, no shell) naming only ``fields``: the provisioning
+    commands' (ailys-provision-trainee), each value checked before it is formatted in."""
+
+    def known_fields(templates: list[list[str]]) -> list[list[str]]:
+        for argv in templates:
+            for arg in argv:
+                try:
+                    names = {name for _, name, _, _ in string.Formatter().parse(arg) if name is not None}
+                except ValueError as err:
+                    raise ValueError(f"{arg!r}: {err}") from None
+                unknown = sorted(names - set(fields))
+                if unknown:
+                    raise ValueError(f"{arg!r} names {', '.join(unknown)}; known: {', '.join(fields)}")
+        return templates
+
+    return Annotated[list[Annotated[list[str], Field(min_length=1)]], AfterValidator(known_fields)]

@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker.errors
-import jinja2
 import requests.exceptions
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import random_port
 from traitlets import Callable, Dict, Float, Integer, Unicode, default
 
 from ..homes import LearnerHome
+from ..launch_form import TEMPLATES, LaunchForm
 from ..ready import answers
 from ..slurm.request import Launch, check_profiles, parse_form, resolve
 from ..team_server import TeamServer
@@ -27,7 +27,6 @@ from .container import ContainerPlan, plan_container, server_env
 from .errors import ContainerSpawnError
 from .words import end_of_container, gone, limits_words
 
-TEMPLATES = Path(__file__).parent.parent / "templates"
 LAUNCHER = (Path(__file__).parent / "launcher.py").read_text()
 FORM_FIELDS = ["cpus", "memory"]  # what a container limits; GPUs and session length are Slurm's
 # What the Docker API may answer when podman's service is down or slow: not a sign that a
@@ -35,7 +34,7 @@ FORM_FIELDS = ["cpus", "memory"]  # what a container limits; GPUs and session le
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
-class ContainerSpawner(TeamServer, LearnerHome, DockerSpawner):
+class ContainerSpawner(TeamServer, LearnerHome, LaunchForm, DockerSpawner):
     """A learner's JupyterLab in a container of one of their courses' environment image."""
 
     profiles = Callable(
@@ -166,14 +165,20 @@ class ContainerSpawner(TeamServer, LearnerHome, DockerSpawner):
         return self._render_form
 
     def _render_form(self, spawner=None) -> str:
-        courses = []
-        for slug, p in self._profiles().items():
-            limits = f"{limits_words(p['cpus'], p['memory'])} (environment {p.get('environment') or '?'})"
-            courses.append({"slug": slug, "title": p["title"], "limits": limits, "partition": None})
-        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-        template = env.from_string(Path(self.form_template).read_text())
+        courses = [
+            {
+                "slug": slug,
+                "title": p["title"],
+                "cpus": p["cpus"],
+                "memory": int(p["memory"]),
+                "gpus": 0,
+                "partition": None,
+                "environment": p.get("environment") or "?",
+            }
+            for slug, p in self._profiles().items()
+        ]
         last_end = (self.last_end or {}).get("message", "")
-        return template.render(courses=courses, last_end=last_end, fields=FORM_FIELDS) or " "
+        return self.render_launch_form(self.form_template, courses, last_end=last_end, fields=FORM_FIELDS)
 
     @default("options_from_form")
     def _options_from_form_default(self):

@@ -1,8 +1,8 @@
-"""The Slurm spawner itself: its settings, its state in the hub's database, and a learner's server
-through its life (start, poll, stop, and the spawn page's progress while the job waits).
+"""The Slurm spawner itself: its state in the hub's database, and a learner's server through its
+life (start, poll, stop, and the spawn page's progress while the job waits).
 
-Slurm's commands are in client.py, the launch request in request.py, the batch script in batch.py,
-the learner's words in words.py.
+Its settings are in settings.py, Slurm's commands in client.py, the launch request in request.py,
+the batch script in batch.py, the learner's words in words.py.
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ import asyncio
 import os
 import pwd
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
 from jupyterhub.spawner import Spawner
-from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, default, observe, validate
+from traitlets import Callable, Dict, List, Unicode, default, observe, validate
 
 from ..accounts import SystemAccountGuard
+from ..launch_form import LaunchForm
 from ..ready import answers
 from ..team_server import TeamServer
 from .batch import render_batch_script
@@ -28,17 +27,15 @@ from .container import (
     IMAGE_JUPYTER_CONFIG,
     IMAGE_PATH,
     IMAGE_PYTHON,
-    IMAGE_SINGLEUSER,
-    RUNTIMES,
     Charliecloud,
     charliecloud,
     current_image,
 )
 from .errors import SlurmSpawnError
 from .request import RESOURCES, Launch, check_profiles, parse_form, resolve
+from .settings import SlurmSpawnerSettings
 from .words import end_of_job, format_resource, pending_message
 
-TEMPLATES = Path(__file__).parent.parent / "templates"
 # Login shells that refuse a login (trainees' accounts): the job's SHELL is then /bin/bash.
 NO_LOGIN_SHELLS = {"", "/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false"}
 
@@ -55,7 +52,7 @@ class _Progress:
     events: list[dict] = field(default_factory=list)
 
 
-class SlurmSpawner(TeamServer, SystemAccountGuard, Spawner):
+class SlurmSpawner(TeamServer, SystemAccountGuard, LaunchForm, SlurmSpawnerSettings, Spawner):
     """A learner's JupyterLab as a Slurm job, with the resources of one of their courses."""
 
     # --- configuration ---------------------------------------------------------------------------
@@ -78,179 +75,6 @@ class SlurmSpawner(TeamServer, SystemAccountGuard, Spawner):
     def _all_addresses(self):
         # The server listens on its compute node, where the hub reaches it (not the hub's loopback).
         return "0.0.0.0"
-
-    node_addresses = Dict(
-        key_trait=Unicode(),
-        value_trait=Unicode(),
-        help="Node name (as squeue reports it) to the address where the hub reaches that node, e.g. "
-        "{'node1': '127.0.0.2'}. A node not listed is reached by its name (DNS).",
-    ).tag(config=True)
-
-    slurm_env = Dict(
-        key_trait=Unicode(),
-        value_trait=Unicode(),
-        help="Environment of the Slurm commands (sbatch, squeue, scancel, sacct), added to a fixed "
-        "PATH and LANG, e.g. {'SLURM_CONF': '/etc/slurm/slurm.conf'}. Variables of env_keep whose "
-        "names start with SLURM_ are taken from the hub's environment as well. They are also "
-        "set in the job, so that Slurm commands in a learner's terminal reach the same cluster.",
-    ).tag(config=True)
-
-    slurm_path = Unicode(
-        "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
-        help="PATH in which the Slurm commands (and sudo, for exec_prefix) are found.",
-    ).tag(config=True)
-
-    exec_prefix = Unicode(
-        "",
-        help="Command that runs each Slurm command as the learner, formatted with {username}, e.g. "
-        "'sudo -n -u {username} --' for a non-root hub with a sudoers rule (see the package's "
-        "documentation, spawners/slurm/__init__.py). Empty: the hub is root and submits with "
-        "sbatch --uid/--gid.",
-    ).tag(config=True)
-
-    start_timeout = Integer(
-        1800,
-        help="Seconds a start may take, queue wait included, before the hub gives up and cancels "
-        "the job. Set per site (spawner.start_timeout in the site file): a busy partition may need hours.",
-    ).tag(config=True)
-
-    progress_interval = Float(
-        2.0,
-        help="Seconds between refreshes of the queue position, estimated start and pending reason "
-        "shown while the job waits; also the longest pause between squeue checks of a pending job.",
-    ).tag(config=True)
-
-    startup_poll_interval = Float(
-        0.25,
-        help="First pause (seconds) between squeue checks of a new job; it grows by half at each check "
-        "up to progress_interval. The job's port report ends the wait at once, whatever this is.",
-    ).tag(config=True)
-
-    ready_poll_interval = Float(
-        0.05,
-        help="Seconds between checks that the started server answers on its node. start() returns only "
-        "once it does, so the hub's own check (0.2 s backoff, doubling) succeeds at once.",
-    ).tag(config=True)
-
-    slurm_command_timeout = Float(
-        30.0,
-        help="Seconds after which a Slurm command is killed and its answer taken as unknown. squeue "
-        "itself gives up after about 10 s of retries when slurmctld does not answer.",
-    ).tag(config=True)
-
-    cancel_retry_timeout = Float(
-        60.0,
-        help="Seconds during which stop() retries scancel when it fails (slurmctld down). A job still "
-        "not cancelled is remembered in the spawner's state and cancelled at its next start.",
-    ).tag(config=True)
-
-    stop_wait = Float(
-        30.0,
-        help="Seconds stop() waits for a cancelled job to leave the queue (Slurm's KillWait included).",
-    ).tag(config=True)
-
-    end_record_wait = Float(
-        10.0,
-        help="Seconds to wait for sacct to record the end of a job (slurmctld reports it to slurmdbd "
-        "asynchronously) before explaining it from scontrol (while slurmctld still holds the job, "
-        "MinJobAge) or squeue's last answer instead.",
-    ).tag(config=True)
-
-    batch_template = Unicode(
-        str(TEMPLATES / "slurm-job.sh.j2"),
-        help="Jinja2 template file of the batch script. Its context: job_name, comment, partition, "
-        "account, qos, reservation, cpus, memory_mb, gpus, time_limit (D-HH:MM:SS), home, output, "
-        "environment (sorted name, value pairs), python (job_python), launcher (the source of "
-        "spawners/slurm/launcher.py), command (the server's argv list) and container (None, or the "
-        "ch-run line's ch_run, image, home, binds and home_tmpfs: spawners/slurm/container.py); "
-        "filters sh (shell-quote) and sh_join.",
-    ).tag(config=True)
-
-    form_template = Unicode(
-        str(TEMPLATES / "slurm-form.html.j2"),
-        help="Jinja2 template file of the launch form (HTML, autoescaped).",
-    ).tag(config=True)
-
-    job_output = Unicode(
-        "{home}/.ailys-hub-slurm-%j.log",
-        help="The job's output file ({home}: the learner's home; %j: the job id, as sbatch expands it).",
-    ).tag(config=True)
-
-    job_name_template = Unicode(
-        "ailys-{course}",
-        help="Job name ({course}: the course slug). The energy report groups jobs by it.",
-    ).tag(config=True)
-
-    job_comment_template = Unicode(
-        "ailys-hub:course={course}",
-        help="Job comment ({course}: the course slug). sacct keeps it only with "
-        "AccountingStoreFlags=job_comment in slurm.conf; squeue and scontrol always show it.",
-    ).tag(config=True)
-
-    job_lang = Unicode("C.UTF-8", help="LANG in the job.").tag(config=True)
-
-    job_path = Unicode(
-        help="PATH in the job. Default: the folder of the server command's program (the project's "
-        "environment), then /usr/local/bin:/usr/bin:/bin.",
-    ).tag(config=True)
-
-    @default("job_path")
-    def _job_path_default(self):
-        first = self.cmd[0] if self.cmd else sys.executable
-        folders = [str(Path(first).parent)] if os.path.isabs(first) else []
-        return ":".join([*folders, "/usr/local/bin", "/usr/bin", "/bin"])
-
-    provision_command = List(
-        Unicode(),
-        help="Command (argv, each item formatted with {username} and {course}) run before the start of a "
-        "learner who has no Unix account yet: on the Slurm site, the trainees' provisioning through sudo "
-        "(hub_config/provision.py, docs/design-notes.md). It makes the account or fails with the reason "
-        "on stderr, which the learner reads. Empty (the default): such a learner is refused.",
-    ).tag(config=True)
-
-    provision_timeout = Float(
-        120.0,
-        help="Seconds the provisioning command may take (useradd, sacctmgr) before it counts as failed.",
-    ).tag(config=True)
-
-    job_python = Unicode(
-        help="Python that runs the job's launcher. Default: the server command's program when it is "
-        "a Python, else the hub's own (the same environment, reachable from the nodes).",
-    ).tag(config=True)
-
-    @default("job_python")
-    def _job_python_default(self):
-        first = self.cmd[0] if self.cmd else ""
-        return first if os.path.isabs(first) and Path(first).name.startswith("python") else sys.executable
-
-    container = Enum(
-        list(RUNTIMES),
-        default_value="none",
-        help="Where the learner's server runs on the node. none: in the hub's environment (job_python, "
-        "cmd), which the nodes must reach at the same path; charliecloud: inside the HPC image "
-        "(SquashFS) of the course's environment, run by ch-run with the learner's home bound in "
-        "(spawners/slurm/container.py). A course whose image is not built is refused before submitting.",
-    ).tag(config=True)
-
-    image_store = Unicode(
-        "",
-        help="Root of the image store (images/store.py) whose HPC images the nodes run, at a path "
-        "every node reads (on Mesolys, a shared file system). Empty: the store's default, "
-        "var/images of the checkout.",
-    ).tag(config=True)
-
-    ch_run = Unicode(
-        "/usr/bin/ch-run",
-        help="ch-run on the nodes (Debian's charliecloud-runtime, built with SquashFUSE), for container "
-        "charliecloud.",
-    ).tag(config=True)
-
-    container_cmd = List(
-        Unicode(),
-        default_value=[IMAGE_SINGLEUSER],
-        help="The server's command inside the image (Spawner.args follow), for container charliecloud. "
-        "The hub's configuration gives the one of the hub's own servers, run by the image's Python.",
-    ).tag(config=True)
 
     # --- state saved in the hub's database ---------------------------------------------------------
 
@@ -340,12 +164,14 @@ class SlurmSpawner(TeamServer, SystemAccountGuard, Spawner):
     def _render_form(self, spawner=None) -> str:
         courses = []
         for slug, p in self._profiles().items():
-            limits = ", ".join(format_resource(k, int(p[k])) for k in RESOURCES if k != "gpus" or p[k])
             courses.append(
                 {
                     "slug": slug,
                     "title": p["title"],
-                    "limits": limits,
+                    "cpus": int(p["cpus"]),
+                    "memory": int(p["memory"]),
+                    "gpus": int(p["gpus"]),
+                    "walltime": int(p["walltime"]),
                     "partition": p.get("partition"),
                     # hub_config/profiles.py: the course's resources used in full for an hour
                     "energy": p.get("energy_wh_per_hour"),
@@ -353,10 +179,9 @@ class SlurmSpawner(TeamServer, SystemAccountGuard, Spawner):
                     "resources": {"cpus": p["cpus"], "memory_gb": p["memory"] / 1024**3, "gpus": p["gpus"]},
                 }
             )
-        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-        template = env.from_string(Path(self.form_template).read_text())
-        # Always a form, even without courses: the page then says why nothing can start.
-        return template.render(courses=courses, last_end=(self.last_end or {}).get("message", "")) or " "
+        return self.render_launch_form(
+            self.form_template, courses, last_end=(self.last_end or {}).get("message", "")
+        )
 
     @default("options_from_form")
     def _options_from_form_default(self):
@@ -407,19 +232,36 @@ class SlurmSpawner(TeamServer, SystemAccountGuard, Spawner):
         return account
 
     async def _learner_account(self, course: str) -> pwd.struct_passwd:
-        """The learner's account, made first by provision_command if they have none (a trainee)."""
+        """The learner's account, made first by provision_command if they have none (a trainee); a
+        team account's, made or refreshed by team_provision_command before each of its starts."""
+        if self.team_provision_command and self.team() is not None:
+            await self._provision(
+                course,
+                self.team_provision_command,
+                f"Preparing team account {self.user.name} on the cluster.",
+                failure=f"the team account {self.user.name} could not be prepared on the cluster",
+            )
+            return self._account()
         try:
             pwd.getpwnam(self.user.name)
         except KeyError:
             if self.provision_command:
-                await self._provision(course)
+                await self._provision(
+                    course,
+                    self.provision_command,
+                    f"Creating your account on the cluster for course {course}.",
+                )
         return self._account()
 
-    async def _provision(self, course: str) -> None:
-        argv = [arg.format(username=self.user.name, course=course) for arg in self.provision_command]
-        self._progress.events.append(
-            {"progress": 5, "message": f"Creating your account on the cluster for course {course}."}
-        )
+    async def _provision(
+        self,
+        course: str,
+        command: list[str],
+        message: str,
+        failure: str = "your account on the cluster could not be created",
+    ) -> None:
+        argv = [arg.format(username=self.user.name, course=course) for arg in command]
+        self._progress.events.append({"progress": 5, "message": message})
         runner = SlurmClient(
             username=self.user.name,
             exec_prefix="",  # the command itself goes through sudo, as root
@@ -433,8 +275,7 @@ class SlurmSpawner(TeamServer, SystemAccountGuard, Spawner):
             self.log.error("Provisioning of %s failed: %s", self.user.name, result.describe())
             said = (result.stderr.strip() or result.stdout.strip() or result.describe()).splitlines()[-1]
             raise SlurmSpawnError(
-                f"Not started: your account on the cluster could not be created ({said}). Ask the site's "
-                "administrators.",
+                f"Not started: {failure} ({said}). Ask the site's administrators.",
                 reason="provision",
                 status_code=500,
             )

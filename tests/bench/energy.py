@@ -8,8 +8,9 @@ to compare with: the figure is ours alone.
 energy-overhead: the footprint service's own CPU seconds per session-hour. 20 sessions shaped as
 the hub's are (a process whose command line runs jupyterhub-singleuser with JUPYTERHUB_USER in its
 environment, and a kernel-like child), a hub API that lists them (a static file served by another
-process, so its CPU is not ours), and the service's Sessions.tick (list, find, read /proc) run as
-many times as the default sample_every (60 s) gives in an hour; its process time, divided by 20.
+process, so its CPU is not ours), and the service's Sessions.tick run as it runs in an hour: a
+list every 10 s, and the /proc reads of each session every sample_every (60 s by default); its
+process time, divided by 20.
 
     .venv/bin/python -m tests.bench.energy [--records 100000] [--runs 3] [--sessions 20]
 """
@@ -120,7 +121,7 @@ def overhead(sessions: int, runs: int) -> list[float]:
             os.environ["JUPYTERHUB_API_URL"] = f"http://127.0.0.1:{port}/"
             os.environ["JUPYTERHUB_API_TOKEN"] = "bench"  # the static API reads none
             app = FootprintApp(str(site), "/services/footprint/")
-            ticks = 3600 // app.every
+            ticks = 3600 // app.look  # the service looks every 10 s and samples every 60 s
             figures = []
 
             async def hour() -> float:
@@ -139,9 +140,9 @@ def overhead(sessions: int, runs: int) -> list[float]:
                     raise TimeoutError(f"the {sessions} sessions were not all found in /proc within 60 s")
                 for meter in app.sessions.meters.values():
                     meter.root = None  # each run finds the roots again, as a service start does
-                began = time.process_time()
-                for _ in range(ticks):
-                    await app.sessions.tick()
+                began, clock = time.process_time(), time.time()
+                for tick in range(ticks):
+                    await app.sessions.tick(now=clock + tick * app.look)
                 return time.process_time() - began
 
             for run in range(runs):

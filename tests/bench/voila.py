@@ -15,6 +15,10 @@ a page is incomplete if it is not a 200 ending with </html> within the timeout. 
 that fails (no page, no plot, a Voilà that does not start) is counted, not timed:
 `bench: voila-first-render ... n=<runs> failures_ours=0 failures_stock=0`.
 
+Accessibility: axe-core on the first rendered demo page of each (tests/e2e/a11y.py), the nodes of
+serious or critical violations counted: `bench: a11y-violations ours=... stock=... pages=demo`
+(the demo page only: stock JupyterHub's pages would take a second hub).
+
     .venv/bin/python -m tests.bench.voila [--runs 10] [--stalls 50] [--timeout 30]
 """
 
@@ -33,6 +37,7 @@ from urllib.parse import urlparse
 
 import httpx
 
+from tests.e2e.a11y import audit
 from tests.e2e.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.services import free_port
 from tests.services.hub import RunningHub, course, wait_until
@@ -130,7 +135,8 @@ def loopback_only(route) -> None:
         route.abort()
 
 
-def first_render(browser, target, timeout: float) -> float | None:
+def first_render(browser, target, timeout: float, violations: dict[str, int] | None = None) -> float | None:
+    """Seconds to the first widget and plot; with ``violations``, the page is audited afterwards."""
     context = page = None
     try:
         url = target.page_url()  # inside: a Voilà that never answers is a failed render, not the bench's end
@@ -141,10 +147,15 @@ def first_render(browser, target, timeout: float) -> float | None:
         page.goto(url, wait_until="commit", timeout=timeout * 1000)
         page.locator(".widget-slider").first.wait_for(state="visible", timeout=timeout * 1000)
         page.locator(".widget-output img").first.wait_for(state="visible", timeout=timeout * 1000)
-        return time.monotonic() - start
+        seconds = time.monotonic() - start
     except Exception as err:  # a stalled page: counted, not timed
         say(f"  {target.name}: no first render within {timeout} s ({type(err).__name__})")
         return None
+    else:
+        if violations is not None:  # after the clock: the audit is not part of the render
+            found = audit(page, f"bench-demo-{target.name}")
+            violations[target.name] = sum(len(v["nodes"]) for v in found)
+        return seconds
     finally:
         if page:
             page.close(run_before_unload=True)
@@ -206,13 +217,15 @@ def main() -> None:
     targets = [ours, stock]
     renders: dict[str, list[float]] = {"ours": [], "stock": []}
     incomplete = {"ours": 0, "stock": 0}
+    violations: dict[str, int] = {}  # serious and critical nodes of the first rendered page
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             try:
                 for i in range(args.runs):
                     for target in targets if i % 2 == 0 else targets[::-1]:
-                        seconds = first_render(browser, target, args.timeout)
+                        audited = None if target.name in violations else violations
+                        seconds = first_render(browser, target, args.timeout, audited)
                         if seconds is not None:
                             renders[target.name].append(seconds)
                         say(f"  first render {i + 1}/{args.runs} {target.name}: {seconds}")
@@ -239,6 +252,8 @@ def main() -> None:
     ratio = o / s if s else math.nan
     print(f"bench: voila-first-render ours={o:.2f} stock={s:.2f} ratio={ratio:.2f} n={args.runs} {failed}")
     print(f"bench: voila-stalls ours={incomplete['ours']} stock={incomplete['stock']}")
+    o, s = (violations.get(k, "none") for k in ("ours", "stock"))
+    print(f"bench: a11y-violations ours={o} stock={s} pages=demo")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.chromium import lab_page
 from tests.services.hub import RunningHub, course
 from tests.services.smtp import SmtpServer
@@ -80,6 +81,7 @@ def test_a_trainee_accepts_the_invitation_and_lands_in_jupyterlab(browser, hub, 
         page.locator("#password_input").fill(PASSWORD)
         page.locator("#confirmation_input").fill(PASSWORD)
         page.screenshot(path=output_dir / "invitation.png")
+        assert_accessible(page, "invitation-en")
         page.locator("#invitation_submit").click()
         # Logged in: the hub starts the server and sends the browser on to JupyterLab.
         page.wait_for_url(f"**/user/{name}/lab**", timeout=SPAWN_TIMEOUT * 1000)
@@ -89,6 +91,7 @@ def test_a_trainee_accepts_the_invitation_and_lands_in_jupyterlab(browser, hub, 
         # The link is spent; the password is what logs in now.
         page.goto(link)
         expect(page.locator("h1")).to_have_text("This invitation has already been used")
+        assert_accessible(page, "invitation-used-en")
         page.goto(f"{hub.url}/hub/logout")
         page.goto(f"{hub.url}/hub/login")
         page.locator("#username_input").fill(name)

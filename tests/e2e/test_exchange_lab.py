@@ -16,7 +16,7 @@ from hub_config.appliers.exchange import ACCESS
 from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
 from tests.e2e.chromium import lab_page, log_in
 from tests.integration.test_exchange import exchange_client, wait_for_exchange
-from tests.services.hub import RunningHub, course
+from tests.services.hub import RunningHub, course, hub_xsrf
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
 
@@ -44,7 +44,7 @@ def release_as_instructor(hub: RunningHub) -> httpx.Client:
     r = client.post(
         f"/hub/api/users/{PROF}/tokens",
         json={"scopes": [ACCESS]},
-        headers={"X-XSRFToken": client.cookies["_xsrf"]},
+        headers=hub_xsrf(client),
     )
     token = r.json()["token"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = None  # à compléter", id="c1")])

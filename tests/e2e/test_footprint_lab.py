@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.conftest import need
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.chromium import lab_page, log_in
 from tests.services.hub import RunningHub, course
 
@@ -98,6 +99,7 @@ def test_the_status_bar_figure_moves_while_a_cell_computes(browser, hub, output_
         expect(page.locator("h1")).to_have_text("My footprint")
         expect(page.locator("#running")).to_contain_text(SLUG)
         page.screenshot(path=output_dir / "my-footprint.png")
+        assert_accessible(page, "footprint-me-en")
 
     with lab_page(browser, hub, output_dir, 30, name="instructor") as page:
         log_in(page, hub, PROF)
@@ -109,3 +111,4 @@ def test_the_status_bar_figure_moves_while_a_cell_computes(browser, hub, output_
         page.wait_for_function("() => document.querySelector('img').naturalWidth > 0", timeout=30_000)
         print(f"course plot drawn in {time.monotonic() - start:.1f} s")
         page.screenshot(path=output_dir / "course.png")
+        assert_accessible(page, "footprint-course-en")

@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
 
 from tests.e2e.chromium import lab_page
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
 
@@ -37,15 +36,7 @@ def hub():
         shutil.copy(DEMOS / demo["notebook"], folder / demo["notebook"])
     running.start()
     try:
-
-        def ready():
-            try:
-                s = httpx.get(f"{running.url}/services/gallery/api/status", timeout=5).json()
-            except (httpx.HTTPError, ValueError):
-                return False
-            return len(s["ready"]) == 2 and all(s["ready"].values())
-
-        wait_until(ready, 120, "the gallery's preheated demos")
+        running.wait_for_gallery(2, 120)
         yield running
     finally:
         running.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.chromium import lab_page
 from tests.services.hub import RunningHub, course
 
@@ -56,12 +57,17 @@ def expect_words(page, what: str, lang: str) -> None:
     other = "en" if lang == "fr" else "fr"
     expect(page.locator("body")).not_to_contain_text(WORDS[what][other], timeout=wait)
     assert page.evaluate("document.documentElement.lang") == lang, f"{what}: <html lang> is not {lang}"
+    assert_accessible(page, f"{what}-{lang}")  # each of our pages, in each language (docs/accessibility.md)
 
 
 def log_in(page, hub, name: str) -> None:
     page.locator("#username_input").fill(name)
     page.locator("#password_input").fill(hub.passwords[name])
     page.locator("#login_submit").click()
+
+
+def hold_progress(route) -> None:
+    route.fulfill(status=200, content_type="text/event-stream", body="")
 
 
 def launch_and_open_lab(page, hub, name: str, lang: str) -> None:
@@ -74,9 +80,12 @@ def launch_and_open_lab(page, hub, name: str, lang: str) -> None:
     page.wait_for_url("**/hub/spawn**")
     expect(page.locator("#i16-form")).to_be_visible(timeout=UI_TIMEOUT * 1000)
     expect_words(page, "spawn", lang)
+    # The progress stream answers nothing until the page is checked: it stays on its progress bar.
+    page.route("**/server/progress**", hold_progress)
     page.locator("#spawn_form button[type=submit]").click()
     page.wait_for_url(f"**/hub/spawn-pending/{name}**")
     expect_words(page, "pending", lang)
+    page.unroute("**/server/progress**", hold_progress)  # the browser's next try gets the real one
     page.wait_for_url(f"**/user/{name}/lab**", timeout=SPAWN_TIMEOUT * 1000)
     menus = page.locator("#jp-menu-panel .lm-MenuBar-itemLabel")
     for label in WORDS["lab_menu"][lang]:

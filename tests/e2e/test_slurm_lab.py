@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.chromium import lab_page, log_in
 from tests.services import remove_unix_user, unix_user
 from tests.services.hub import RunningHub, course
@@ -95,6 +96,7 @@ def test_learner_picks_a_course_environment_and_runs_in_a_slurm_job(browser, hub
         expect(courses).not_to_contain_text("Autre cours")
         expect(page.locator("#course-tabular")).to_be_checked()
         page.screenshot(path=output_dir / "launch-form.png")
+        assert_accessible(page, "launch-form-slurm-en")
 
         # The energy per hour follows the resources the learner types, by the records' model.
         tabular = page.locator("#energy-tabular")

@@ -24,6 +24,7 @@ import pytest
 
 from hub_config.teams import teams_of
 from tests.conftest import need
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.chromium import lab_page
 from tests.services.hub import RunningHub, course, make_team_folder, one_cell_notebook, wait_until
 
@@ -117,8 +118,10 @@ def test_team_server_has_collaboration_and_a_learner_server_has_none(hub):
     r = member.get(f"/hub/spawn/{TEAM}", follow_redirects=False)
     assert r.status_code in (302, 303), r.text
     wait_until(lambda: _running(hub, TEAM), SPAWN_TIMEOUT, "the team server")
-    lab = hub.open_server(member, TEAM)
-    assert lab.status_code == 200
+    # Straight to the team's JupyterLab: no "Authorize access" page although it is not the
+    # member's own server (hub_config/team_servers.py, install_team_server_access).
+    lab = member.get(f"/user/{TEAM}/lab", follow_redirects=True)
+    assert lab.status_code == 200 and "/oauth2/authorize" not in str(lab.url), lab.url
     config = _page_config(lab.text)
     assert not set(COLLAB_PLUGINS) & set(config["disabledExtensions"])
     assert "@jupyter/nbgrader" in config["disabledExtensions"]  # the team account is no learner
@@ -157,7 +160,7 @@ def test_team_account_cannot_log_in(hub):
 
 
 def _open_in_lab(page, hub, name: str):
-    """Log ``name`` in, open the team server's notebook, accept the hub's authorization page."""
+    """Log ``name`` in and open the team server's notebook."""
     from playwright.sync_api import expect
 
     # To the home page (not on to the member's own server), which links to the team server.
@@ -167,13 +170,7 @@ def _open_in_lab(page, hub, name: str):
     page.locator("#login_submit").click()
     page.wait_for_url("**/hub/home")
     page.locator(f'#team-servers a.team-server[href$="/spawn/{TEAM}"]').click()
-    # Started (or already running), the server sends a member to the hub's "Authorize access"
-    # page once: it is not their own server (JupyterHub remembers the answer).
-    page.wait_for_url(
-        lambda url: "/oauth2/authorize" in url or f"/user/{TEAM}/lab" in url, timeout=SPAWN_TIMEOUT * 1000
-    )
-    if "/oauth2/authorize" in page.url:
-        page.get_by_role("button", name="Authorize").click()
+    # Started (or already running), the server opens: no "Authorize access" page on the way.
     page.wait_for_url(f"**/user/{TEAM}/lab**", timeout=SPAWN_TIMEOUT * 1000)
     page.goto(f"{hub.url}/user/{TEAM}/lab/tree/{NOTEBOOK}")
     editor = page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputArea-editor").first
@@ -223,3 +220,20 @@ def test_two_members_write_one_notebook_and_it_outlives_the_server(browser, hub,
     assert hub.open_server(client, TEAM).status_code == 200
     model = client.get(f"/user/{TEAM}/api/contents/{NOTEBOOK}").json()
     assert TYPED in "".join(model["content"]["cells"][0]["source"])
+
+
+@pytest.mark.browser
+def test_the_mentor_page_passes_the_accessibility_audit_in_french_and_english(browser, hub, output_dir):
+    from playwright.sync_api import expect
+
+    with lab_page(browser, hub, output_dir, UI_TIMEOUT, name="mentor") as page:
+        page.goto(f"{hub.url}/hub/login?next=%2Fservices%2Fmentors%2F")
+        page.locator("#username_input").fill("t15b-prof")
+        page.locator("#password_input").fill(hub.passwords["t15b-prof"])
+        page.locator("#login_submit").click()
+        page.wait_for_url("**/services/mentors/**")
+        for lang, heading in (("fr", "Mes équipes"), ("en", "My teams")):
+            page.locator(f"#ailys-languages a[hreflang={lang}]").click()
+            expect(page.locator("h1")).to_have_text(heading)
+            expect(page.locator("section.team h2").filter(has_text="vision")).to_be_visible()
+            assert_accessible(page, f"mentors-{lang}")  # docs/accessibility.md

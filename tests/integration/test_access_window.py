@@ -19,7 +19,7 @@ import pytest
 
 from hub_config import i18n
 from hub_config.sync import LOCKED_OUT
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, wait_until
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow]
 
@@ -50,7 +50,7 @@ def new_token(hub: RunningHub, client: httpx.Client, name: str) -> str:
     r = client.post(
         f"/hub/api/users/{name}/tokens",
         json={"note": "access-window test", "expires_in": 3600},
-        headers={"X-XSRFToken": client.cookies["_xsrf"]},
+        headers=hub_xsrf(client),
     )
     assert r.status_code == 201, r.text
     return r.json()["token"]

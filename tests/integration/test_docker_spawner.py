@@ -23,7 +23,7 @@ from tests.integration.test_exchange import exchange_client, user_token, wait_fo
 from tests.integration.test_exchange_container import LEARNER_SCRIPT
 from tests.integration.test_footprint_hub import records
 from tests.integration.test_local_hub import run_code
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, server_xsrf, wait_until
 from tests.services.podman import podman_service_for_tests
 
 pytestmark = [pytest.mark.podman, pytest.mark.hub, pytest.mark.slow]
@@ -244,11 +244,6 @@ def test_a_container_killed_from_outside_is_explained_to_its_learner(hub, podman
     assert "stopped from outside the hub" not in launch_form_after_stop(hub, clients[BOB], BOB)
 
 
-def hub_xsrf(client) -> dict:
-    """The hub's XSRF header (a client that opened its server also holds the server's cookie)."""
-    return {"X-XSRFToken": client.cookies.get("_xsrf", path="/hub/")}
-
-
 def launch_form_after_stop(hub, client, name: str) -> str:
     r = client.delete(f"/hub/api/users/{name}/server", headers=hub_xsrf(client))
     assert r.status_code in (202, 204), r.status_code
@@ -258,7 +253,7 @@ def launch_form_after_stop(hub, client, name: str) -> str:
 
 def test_a_cell_over_the_memory_limit_ends_the_session_and_the_learner_is_told_why(hub, podman, clients):
     client = clients[ANN]
-    headers = {"X-XSRFToken": client.cookies.get("_xsrf", path=f"/user/{ANN}/") or client.cookies["_xsrf"]}
+    headers = server_xsrf(client, ANN)
     kernel = client.post(f"/user/{ANN}/api/kernels", json={"name": "python3"}, headers=headers).json()
     cookie = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
     url = hub.url.replace("http", "ws") + f"/user/{ANN}/api/kernels/{kernel['id']}/channels"
@@ -294,8 +289,7 @@ def test_a_busy_container_costs_more_than_an_idle_one_and_both_are_recorded(hub,
     assert run_code(hub, clients[ANN], ANN, busy).strip() == "done"
     run_code(hub, clients[BOB], BOB, "print(1 + 1)")
     for name in (ANN, BOB):
-        xsrf = clients[name].cookies.get("_xsrf", path="/hub/")  # the hub's, not the server's
-        r = clients[name].delete(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": xsrf})
+        r = clients[name].delete(f"/hub/api/users/{name}/server", headers=hub_xsrf(clients[name]))
         assert r.status_code in (202, 204)
 
     def recorded() -> dict | None:

@@ -29,7 +29,7 @@ import pytest
 from hub_config.appliers.exchange import ACCESS
 from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG
 from tests.conftest import OUTPUT
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, server_xsrf, wait_until
 
 pytestmark = pytest.mark.hub
 
@@ -146,7 +146,7 @@ def user_token(hub: RunningHub, name: str, scopes: tuple[str, ...] = (ACCESS,)) 
     r = client.post(
         f"/hub/api/users/{name}/tokens",
         json={"scopes": list(scopes), "note": "exchange test"},
-        headers={"X-XSRFToken": client.cookies["_xsrf"]},
+        headers=hub_xsrf(client),
     )
     assert r.status_code == 201, r.text
     return r.json()["token"]
@@ -159,7 +159,7 @@ class Learner:
         self.hub, self.name = hub, name
         self.client = hub.login(name)
         hub.spawn(self.client, name)
-        self.headers = {"X-XSRFToken": self.client.cookies.get("_xsrf", path=f"/user/{name}/") or ""}
+        self.headers = server_xsrf(self.client, name)
 
     def assignments(self, course_id: str) -> dict:
         r = self.client.get(f"/user/{self.name}/assignments", params={"course_id": course_id})

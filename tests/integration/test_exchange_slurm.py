@@ -15,7 +15,7 @@ import pytest
 from tests.integration.test_exchange import exchange_client, user_token, wait_for_exchange
 from tests.integration.test_slurm_spawner import job_process, slurm_site, start_server, stop_server
 from tests.services import remove_unix_user, unix_user
-from tests.services.hub import RunningHub, course
+from tests.services.hub import RunningHub, course, server_xsrf
 from tests.services.slurm import cluster_for_tests
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
@@ -65,7 +65,7 @@ def test_a_learner_in_a_slurm_job_fetches_and_submits_through_the_exchange(hub, 
     env = job_process(job, cluster).environ()  # the server is the job's process, not the hub's child
     assert env["SLURM_JOB_ID"] == job and env["AILYS_EXCHANGE_URL"].endswith("/services/exchange/")
 
-    headers = {"X-XSRFToken": client.cookies.get("_xsrf", path=f"/user/{LEARNER}/") or ""}
+    headers = server_xsrf(client, LEARNER)
     body = {"course_id": SLUG, "assignment_id": "ps1"}
     listed = client.get(f"/user/{LEARNER}/assignments", params={"course_id": SLUG}).json()
     assert [(a["assignment_id"], a["status"]) for a in listed["value"]] == [("ps1", "released")]

@@ -14,13 +14,14 @@ from footprint.live import LAST_SAMPLE
 from footprint.records import connect, read
 from hub_config.appliers.storage import database_url
 from tests.integration.test_local_hub import run_code
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, wait_until
 
 pytestmark = pytest.mark.hub
 
 COURSE = "fpt-ml"
 BUSY, IDLE, PROF = "fpt-busy", "fpt-idle", "fpt-prof"
 E14_LEARNER = "e14-down"  # its session ends while the service is down
+BRIEF = "fpt-brief"  # a session shorter than one sample period, on a hub with the default period
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +69,8 @@ def test_busy_and_idle_sessions_are_measured_while_they_run_and_recorded_when_th
     assert moved["energy_wh"]["value"] > before["energy_wh"]["value"]
     assert all(s["course"] == COURSE for s in me(idle)["sessions"])  # the idle one sees its own only
     for name in (BUSY, IDLE):
-        client = hub.login(name)  # one _xsrf cookie, the hub's (the others have their servers' too)
-        r = client.delete(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": client.cookies["_xsrf"]})
+        client = hub.login(name)
+        r = client.delete(f"/hub/api/users/{name}/server", headers=hub_xsrf(client))
         assert r.status_code in (202, 204)
     found = wait_until(lambda: len(records(hub)) == 2 and records(hub), 60, "both sessions' records")
     assert found[BUSY].energy_wh > found[IDLE].energy_wh > 0
@@ -115,10 +116,7 @@ def test_a_session_that_ends_while_the_service_is_down_is_recorded_from_its_last
     service = footprint_service(hub)
     service.send_signal(signal.SIGSTOP)
     try:
-        hub_xsrf = next(
-            c.value for c in client.cookies.jar if c.name == "_xsrf" and not c.path.startswith("/user/")
-        )
-        r = client.delete(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": hub_xsrf})
+        r = client.delete(f"/hub/api/users/{name}/server", headers=hub_xsrf(client))
         assert r.status_code in (202, 204)
         wait_until(lambda: not hub.server_ready(name), 60, f"{name}'s server to stop")
     finally:
@@ -140,3 +138,25 @@ def read_all(hub) -> list:
         return read(engine, course=COURSE)
     finally:
         engine.dispose()
+
+
+def test_a_session_shorter_than_the_sample_period_is_measured_at_once_and_recorded():
+    """With the default sample_every (60 s) a session is still sampled when first seen (within the
+    service's 10 s look at the hub), so a short one has a running figure and a record."""
+    hub = RunningHub([course(COURSE, [PROF], [BRIEF])]).start()
+    try:
+        assert hub.catalogue.site.energy.service.sample_every == 60
+        client = hub.login(BRIEF)
+        hub.spawn(client, BRIEF)
+        began = me(client)  # the OAuth round trip once, then the figure is awaited
+        assert began["sessions"] == [] or began["sessions"][0]["course"] == COURSE
+        wait_until(lambda: [s for s in me(client)["sessions"] if s["cpu_seconds"] > 0], 30, "a first sample")
+        r = client.delete(f"/hub/api/users/{BRIEF}/server", headers=hub_xsrf(client))
+        assert r.status_code in (202, 204)
+        [record] = wait_until(
+            lambda: [r for r in read_all(hub) if r.who == BRIEF], 30, "the short session's record"
+        )
+        assert (record.kind, record.method) == ("local", "estimate") and record.energy_wh > 0
+        assert (record.end - record.start).total_seconds() < 60
+    finally:
+        hub.stop()

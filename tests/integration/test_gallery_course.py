@@ -3,6 +3,7 @@ its nbgrader assignments generate, hide their solutions and hidden tests, and th
 get full marks from nbgrader's own autograder."""
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -38,14 +39,16 @@ def test_each_demo_runs_headless_and_draws_its_plot(notebook):
     models = {m["model_name"] for m in state.values()}
     assert {"ToggleButtonsModel", "OutputModel"} <= models  # the language toggle and the plot's Output
     assert models & {"IntSliderModel", "FloatSliderModel", "SelectionSliderModel"}
+    # The plot is an image with a text alternative that says what it shows (docs/accessibility.md).
     plots = [
-        o
+        "".join(o["data"]["text/html"])
         for m in state.values()
         if m["model_name"] == "OutputModel"
         for o in m["state"].get("outputs", [])
-        if "image/png" in o.get("data", {})
+        if "data:image/png;base64," in "".join(o.get("data", {}).get("text/html", ""))
     ]
     assert len(plots) == 1, "the Output widget holds exactly one drawn plot"
+    assert re.search(r'<img [^>]*alt="[^"]{60,}"', plots[0]), f"{notebook}: the plot has no text alternative"
     texts = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "*" in texts and len(texts) > 300  # explained, in French with the English in italics
 

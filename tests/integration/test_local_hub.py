@@ -15,7 +15,7 @@ import yaml
 from websockets.sync.client import connect
 
 from hub_config.secrets import read_demo_logins
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, server_xsrf, wait_until
 
 pytestmark = pytest.mark.hub
 
@@ -33,15 +33,9 @@ def hub():
     running.stop()
 
 
-def xsrf(client, name):
-    return client.cookies.get("_xsrf", path=f"/user/{name}/") or client.cookies.get(
-        "_xsrf", path=f"/user/{name}"
-    )
-
-
 def run_code(hub, client, name: str, code: str) -> str:
     """Start a kernel on ``name``'s server, run ``code`` over the websocket, return its stdout."""
-    headers = {"X-XSRFToken": xsrf(client, name)}
+    headers = server_xsrf(client, name)
     kernel = client.post(f"/user/{name}/api/kernels", json={"name": "python3"}, headers=headers).json()
     cookie = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
     url = hub.url.replace("http", "ws") + f"/user/{name}/api/kernels/{kernel['id']}/channels"
@@ -146,7 +140,7 @@ def test_instructors_api_token_reaches_own_learner_but_not_another_courses(hub):
     hub.spawn(alice, "alice")
     hub.spawn(carol, "carol")
     prof_a = hub.login("prof-a")
-    headers = {"X-XSRFToken": prof_a.cookies["_xsrf"]}
+    headers = hub_xsrf(prof_a)
     # Default scopes (what /hub/token asks for) and the course role by name.
     for body in ({"note": "default scopes"}, {"roles": ["instructor-algo"]}):
         made = prof_a.post("/hub/api/users/prof-a/tokens", json=body, headers=headers)
@@ -277,7 +271,7 @@ def test_a_learner_whose_account_is_a_system_one_is_refused_before_any_process(h
             assert sync(hub).returncode == 0
             hub.passwords = read_demo_logins(hub.secrets.demo_logins_file)
             client = hub.login(name)
-            headers = {"X-XSRFToken": client.cookies["_xsrf"]}
+            headers = hub_xsrf(client)
             r = client.post(f"/hub/api/users/{name}/server", headers=headers)
             said = f"Not started: the Unix account {name} cannot run a learner's server: its uid {account.pw_uid}"
             assert r.status_code == 403 and r.json()["message"].startswith(said), r.text

@@ -26,7 +26,7 @@ from hub_config import roster
 from hub_config.appliers.exchange import ACCESS
 from hub_config.secrets import ensure_demo_logins
 from tests.conftest import need
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, server_xsrf, wait_until
 
 pytestmark = pytest.mark.hub
 
@@ -75,7 +75,7 @@ def test_export_then_forget_a_trainee_who_logged_in_and_submitted(hub, tmp_path)
     )
     client = hub.login(TRAINEE)
     hub.spawn(client, TRAINEE)
-    xsrf = {"X-XSRFToken": client.cookies.get("_xsrf", path=f"/user/{TRAINEE}/") or ""}
+    xsrf = server_xsrf(client, TRAINEE)
     r = client.put(
         f"/user/{TRAINEE}/api/contents/mes-notes.txt",
         json={"type": "file", "format": "text", "content": "Réseaux de neurones, jour 1\n"},
@@ -91,7 +91,7 @@ def test_export_then_forget_a_trainee_who_logged_in_and_submitted(hub, tmp_path)
     r = client.post(
         f"/hub/api/users/{TRAINEE}/tokens",
         json={"scopes": [ACCESS], "note": "nbgrader"},
-        headers={"X-XSRFToken": client.cookies.get("_xsrf", path="/hub/")},
+        headers=hub_xsrf(client),
     )
     assert r.status_code == 201, r.text
     exchange = httpx.Client(

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import OUTPUT
 from tests.services import remove_unix_user, system_account, unix_user
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, wait_until
 from tests.services.slurm import SlurmCluster, cluster_for_tests
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
@@ -131,16 +131,6 @@ def hub(cluster, learners):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def hub_xsrf(client: httpx.Client) -> str:
-    """The hub's _xsrf cookie (a learner's server sets one of its own, under /user/<name>/)."""
-    found = [c for c in client.cookies.jar if c.name == "_xsrf"]
-    return next((c.value for c in found if not c.path.startswith("/user/")), found[0].value if found else "")
-
-
-def xsrf(client: httpx.Client) -> dict:
-    return {"X-XSRFToken": hub_xsrf(client)}
-
-
 def server(hub: RunningHub, name: str) -> dict | None:
     return (hub.admin_api().get(f"/users/{name}").json().get("servers") or {}).get("")
 
@@ -158,7 +148,7 @@ def job_log(cluster: SlurmCluster, name: str) -> str:
 def spawn_with_form(hub: RunningHub, client: httpx.Client, name: str, **fields) -> httpx.Response:
     """POST the launch form as the browser does; returns the hub's answer (a redirect on success)."""
     data = {k: str(v) for k, v in fields.items()}
-    data["_xsrf"] = hub_xsrf(client)
+    data["_xsrf"] = hub_xsrf(client)["X-XSRFToken"]
     return client.post(f"/hub/spawn/{name}", data=data, follow_redirects=False, timeout=60)
 
 
@@ -195,7 +185,7 @@ def stop_server(hub: RunningHub, name: str) -> None:
     client = hub.login(name)
     if server(hub, name) is None:
         return
-    r = client.delete(f"/hub/api/users/{name}/server", headers=xsrf(client))
+    r = client.delete(f"/hub/api/users/{name}/server", headers=hub_xsrf(client))
     assert r.status_code in (202, 204), r.text
     wait_until(lambda: server(hub, name) is None, 60, f"{name}'s server to stop")
 
@@ -232,7 +222,10 @@ def job_process(job_id: str, cluster: SlurmCluster) -> psutil.Process:
 def progress_events(client: httpx.Client, name: str, timeout: float):
     """The spawn page's progress events (server-sent events), as dicts."""
     with client.stream(
-        "GET", f"/hub/api/users/{name}/server/progress", headers=xsrf(client), timeout=httpx.Timeout(timeout)
+        "GET",
+        f"/hub/api/users/{name}/server/progress",
+        headers=hub_xsrf(client),
+        timeout=httpx.Timeout(timeout),
     ) as response:
         assert response.status_code == 200, response.read()
         for line in response.iter_lines():
@@ -243,11 +236,16 @@ def progress_events(client: httpx.Client, name: str, timeout: float):
 # --- tests ---------------------------------------------------------------------------------------
 
 
-def test_the_form_lists_only_the_learners_courses(hub):
+def test_the_form_lists_only_the_learners_courses(hub, cluster):
     sam = hub.login("sam").get("/hub/spawn").text
     assert re.findall(r'name="course"[^>]*value="([^"]+)"', sam) == ["algo", "deep"]
     assert re.search(r'value="algo"\s+checked', sam)  # the default: the first
-    assert "Deep learning" in sam and "up to 2 CPU cores, 1G, 1 GPU, 1h" in sam
+    assert "Deep learning" in sam and "jusqu'à 2 cœurs CPU, 1G, 1 GPU, 1h" in sam  # French first
+    # The language switch of the launch form: the same form in English, and no server started
+    # (the spawn page takes its query arguments for launch options).
+    english = hub.login("sam").get("/hub/spawn?lang=en", follow_redirects=True).text
+    assert server(hub, "sam") is None and jobs_of(cluster, "sam") == []
+    assert "up to 2 CPU cores, 1G, 1 GPU, 1h" in english and "Session length" in english
     tess = hub.login("tess").get("/hub/spawn").text
     assert re.findall(r'name="course"[^>]*value="([^"]+)"', tess) == [
         "lab",
@@ -288,7 +286,7 @@ def test_a_foreign_course_or_an_over_limit_request_is_refused_with_the_reason(
 def test_user_options_posted_to_the_api_are_checked_too(hub, cluster):
     """The REST API takes user_options without the form: start() checks them again."""
     sam = hub.login("sam")
-    r = sam.post("/hub/api/users/sam/server", json={"course": "stats"}, headers=xsrf(sam))
+    r = sam.post("/hub/api/users/sam/server", json={"course": "stats"}, headers=hub_xsrf(sam))
     assert r.status_code in (400, 403), r.text
     assert "you are not enrolled in course 'stats'" in r.json()["message"]
     assert jobs_of(cluster, "sam") == []
@@ -371,6 +369,11 @@ def test_a_controller_outage_never_removes_a_running_server(hub, cluster):
     cluster.stop_controller()
     try:  # the hub polls every 2 s and each squeue gives up after 5 s: three failed polls, ~20 s
         wait_until(server_kept_through_failed_polls, 120, "three failed polls of sam's job", every=1)
+    except TimeoutError as error:  # say what the hub did meanwhile (CI saw this once, under load)
+        said = [line for line in hub.log()[mark:].splitlines() if "sam" in line or "squeue" in line]
+        raise AssertionError(
+            f"{error}; the hub's log about sam since the outage:\n" + "\n".join(said[-30:])
+        ) from error
     finally:
         cluster.start_controller()
     assert "keeping the server (it answers)" in hub.log()[mark:]
@@ -436,7 +439,10 @@ def test_a_queued_spawn_shows_its_place_and_starts_when_the_blocker_ends(hub, cl
             target=lambda: posted.setdefault(
                 "r",
                 requester.post(
-                    "/hub/api/users/sam/server", json={"course": "deep"}, headers=xsrf(requester), timeout=60
+                    "/hub/api/users/sam/server",
+                    json={"course": "deep"},
+                    headers=hub_xsrf(requester),
+                    timeout=60,
                 ),
             )
         )
@@ -522,7 +528,9 @@ def test_a_learner_whose_account_is_a_system_one_gets_no_job(hub, cluster):
             assert synced.returncode == 0, synced.stderr
             hub.passwords = read_demo_logins(hub.secrets.demo_logins_file)
             client = hub.login(name)
-            r = client.post(f"/hub/api/users/{name}/server", json={"course": "sysacct"}, headers=xsrf(client))
+            r = client.post(
+                f"/hub/api/users/{name}/server", json={"course": "sysacct"}, headers=hub_xsrf(client)
+            )
             said = f"Not started: the Unix account {name} cannot run a learner's server: its uid {account.pw_uid}"
             assert r.status_code == 403 and r.json()["message"].startswith(said), r.text
             last = list(progress_events(client, name, timeout=30))[-1]

@@ -39,7 +39,7 @@ from footprint.sstat import as_learner, parse_sstat_cpu, sstat_argv
 from hub_config.provision import hub_command, sudoers_arguments
 from tests.conftest import OUTPUT, need
 from tests.services import remove_unix_user, unix_user
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, wait_until
 from tests.services.slurm import SlurmCluster, cluster_for_tests
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
@@ -317,12 +317,6 @@ def as_account(
         extra_groups=groups,
         **kwargs,
     )
-
-
-def hub_xsrf(client: httpx.Client) -> dict:
-    """The hub's _xsrf cookie as a header (a learner's server sets one of its own, under /user/)."""
-    found = [c for c in client.cookies.jar if c.name == "_xsrf" and not c.path.startswith("/user/")]
-    return {"X-XSRFToken": found[0].value}
 
 
 def server(hub: RunningHub, name: str) -> dict | None:

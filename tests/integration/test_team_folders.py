@@ -22,6 +22,7 @@ from hub_config.team_folders import TeamFolders, sync_team_folders
 from spawners.docker.container import plan_container
 from spawners.teams import TeamHomes
 from tests.services import remove_unix_user, unix_user
+from tests.services.hub import project_course
 from tests.services.podman import podman_for_tests
 
 SLUG = "t15a-proj"
@@ -37,20 +38,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def course_file(red: list[str]) -> dict:
-    return {
-        "slug": SLUG,
-        "title": {"fr": "Projets", "en": "Projects"},
-        "kind": "project-team",
-        "instructors": [PROF],
-        "mentors": [MENTOR],
-        "learners": [*RED, *BLUE, OUTSIDE],
-        "start": "2026-09-01",
-        "end": "2027-06-30",
-        "teams": [
-            {"name": "red", "members": red, "mentors": [MENTOR]},
-            {"name": "blue", "members": BLUE, "mentors": [PROF]},
-        ],
-    }
+    return project_course(SLUG, red, RED, BLUE, OUTSIDE, MENTOR, PROF)
 
 
 def as_user(name: str, code: str) -> subprocess.CompletedProcess:

@@ -33,6 +33,27 @@ from spawners.local import ACCOUNT_COMMENT
 from tests.services import free_port, free_ports
 
 
+def project_course(
+    slug: str, red_now: list[str], red: list[str], blue: list[str], outside: str, mentor: str, prof: str
+) -> dict:
+    """A project course file of two teams: red (its members now: ``red_now``; ``red`` at the start),
+    mentored by ``mentor``, and blue, mentored by ``prof``; ``outside`` is in no team."""
+    return {
+        "slug": slug,
+        "title": {"fr": "Projets", "en": "Projects"},
+        "kind": "project-team",
+        "instructors": [prof],
+        "mentors": [mentor],
+        "learners": [*red, *blue, outside],
+        "start": "2026-09-01",
+        "end": "2027-06-30",
+        "teams": [
+            {"name": "red", "members": red_now, "mentors": [mentor]},
+            {"name": "blue", "members": blue, "mentors": [prof]},
+        ],
+    }
+
+
 def course(slug: str, instructors: list[str], learners: list[str], **extra) -> dict:
     return {
         "slug": slug,
@@ -51,6 +72,19 @@ def _left_by_a_test(account: pwd.struct_passwd) -> bool:
     return account.pw_gecos == ACCOUNT_COMMENT and account.pw_dir.startswith(
         f"{tempfile.gettempdir()}/ailys-test-"
     )
+
+
+def hub_xsrf(client: httpx.Client) -> dict:
+    """The hub's XSRF header. A client that has opened its server also holds that server's
+    _xsrf cookie (path /user/<name>/), so the name alone is ambiguous."""
+    found = [c for c in client.cookies.jar if c.name == "_xsrf" and not c.path.startswith("/user/")]
+    return {"X-XSRFToken": found[0].value if found else ""}
+
+
+def server_xsrf(client: httpx.Client, name: str) -> dict:
+    """The XSRF header of ``name``'s own server (its cookie lives under /user/<name>/)."""
+    found = [c for c in client.cookies.jar if c.name == "_xsrf" and c.path.rstrip("/") == f"/user/{name}"]
+    return {"X-XSRFToken": found[0].value if found else ""}
 
 
 def wait_until(condition, timeout: float, what: str, every: float = 0.1):
@@ -247,10 +281,22 @@ class RunningHub:
 
     def spawn(self, client: httpx.Client, name: str, timeout: float = 60) -> None:
         """Start ``name``'s server as that user would, and complete the server's OAuth login."""
-        client.post(f"/hub/api/users/{name}/server", headers={"X-XSRFToken": client.cookies["_xsrf"]})
+        client.post(f"/hub/api/users/{name}/server", headers=hub_xsrf(client))
         wait_until(lambda: self.server_ready(name), timeout, f"{name}'s server")
         r = client.get(f"/user/{name}/lab", follow_redirects=True)
         assert r.status_code == 200, f"{name}'s JupyterLab answered {r.status_code}"
+
+    def wait_for_gallery(self, demos: int, timeout: float) -> None:
+        """Until the gallery has preheated a kernel for each of its ``demos`` demos."""
+
+        def ready():
+            try:
+                s = httpx.get(f"{self.url}/services/gallery/api/status", timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                return False
+            return len(s["ready"]) == demos and all(s["ready"].values())
+
+        wait_until(ready, timeout, "the gallery's preheated demos")
 
     def server_ready(self, name: str) -> bool:
         user = self.admin_api().get(f"/users/{name}").json()

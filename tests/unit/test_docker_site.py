@@ -4,10 +4,10 @@ profile (limits, identity, security), the environment a server gets, and why a c
 import pwd
 from pathlib import Path
 
-import jinja2
 from traitlets.config import Config
 
 import images
+from hub_config import i18n
 from hub_config.appliers.docker import IMAGE_JUPYTER_CONFIG, IMAGE_PREFIX, apply_docker
 from hub_config.appliers.spawner import SINGLEUSER_MAIN, apply_spawner
 from hub_config.catalogue import load_catalogue
@@ -16,6 +16,7 @@ from spawners.docker.container import plan_container, server_env
 from spawners.docker.launcher import EXIT_OUT_OF_MEMORY
 from spawners.docker.spawner import FORM_FIELDS, TEMPLATES, ContainerSpawner
 from spawners.docker.words import end_of_container, gone
+from spawners.launch_form import LaunchForm
 from spawners.slurm.request import resolve
 
 from .conftest import SITE, course
@@ -149,16 +150,37 @@ def test_the_server_env_has_no_second_copy_of_the_token(write_catalogue):
 
 
 def test_the_launch_form_offers_cpus_and_memory_only():
-    template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
-        (TEMPLATES / "slurm-form.html.j2").read_text()
-    )
-    courses = [{"slug": "algo", "title": "Algo", "limits": "2 CPU cores, 3G", "partition": None}]
-    docker = template.render(courses=courses, last_end="It ran out of memory.", fields=FORM_FIELDS)
+    form = LaunchForm()
+    template = str(TEMPLATES / "slurm-form.html.j2")
+    courses = [
+        {"slug": "algo", "title": "Algo", "cpus": 2, "memory": 3 * 1024**3, "gpus": 0, "partition": None}
+    ]
+    docker = form.render_launch_form(template, courses, last_end="It ran out of memory.", fields=FORM_FIELDS)
     assert 'name="cpus"' in docker and 'name="memory"' in docker
     assert 'name="gpus"' not in docker and 'name="walltime"' not in docker
-    assert "It ran out of memory." in docker
-    slurm = template.render(courses=courses, last_end="")  # the Slurm spawner's call: all four
+    assert "It ran out of memory." in docker and "up to 2 CPU cores, 3G" in docker
+    slurm = form.render_launch_form(template, courses, last_end="")  # the Slurm spawner's call: all four
     assert all(f'name="{f}"' in slurm for f in ("cpus", "memory", "gpus", "walltime"))
+
+
+def test_the_launch_form_speaks_the_language_it_is_given():
+    """The hub gives the form the catalogue of the reader's language (hub_config/hub_language.py)."""
+    template = str(TEMPLATES / "slurm-form.html.j2")
+    course = {
+        "slug": "algo",
+        "title": "Algo",
+        "cpus": 0.5,
+        "memory": 512 * 1024**2,
+        "gpus": 1,
+        "walltime": 5400,
+    }
+    french = LaunchForm(translations=lambda spawner: i18n.translations("fr"))
+    html = french.render_launch_form(template, [{**course, "partition": "gpu"}], last_end="")
+    assert "Environnement du cours" in html and "Durée de la session" in html
+    assert "jusqu'à 0.5 cœur CPU, 512M, 1 GPU, 1h30m, partition gpu" in html
+    assert "Course environment" not in html and "Session length" not in html
+    english = LaunchForm().render_launch_form(template, [], last_end="")
+    assert "You are enrolled in no course yet" in english
 
 
 STATE = {

@@ -13,9 +13,11 @@ from traitlets.config import Config
 from footprint import live, pages
 from footprint.model import Range, factors_for
 from footprint.records import Footprint
+from hub_config import i18n
 from hub_config.appliers.footprint import ACCESS_SCOPE, FOOTPRINT_SCOPES, apply_footprint
 from hub_config.catalogue import CatalogueError, load_catalogue
 from hub_config.schema.energy import Energy
+from spawners.launch_form import TEMPLATES, LaunchForm
 
 from .conftest import SITE, course
 
@@ -200,9 +202,6 @@ def test_sampling_this_process_tree_reads_real_proc():
 
 
 def test_the_launch_form_shows_the_energy_of_an_hour_of_the_courses_resources(write_catalogue):
-    from pathlib import Path
-
-    import jinja2
 
     from hub_config.profiles import energy_per_hour, profiles_for
 
@@ -222,13 +221,17 @@ def test_the_launch_form_shows_the_energy_of_an_hour_of_the_courses_resources(wr
     assert estimate["wh"] * unit["co2_g_per_wh"] == pytest.approx(estimate["co2_g"])
     (profile,) = profiles_for(catalogue, ["course-algo"], None, dt.date(2026, 10, 1)).values()
     assert profile["energy_wh_per_hour"] == estimate
-    template = Path(__file__).parents[2] / "spawners" / "templates" / "slurm-form.html.j2"
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    entry = {"slug": "algo", "title": "Algo", "limits": "2 CPUs", "partition": None}
-    html = env.from_string(template.read_text()).render(courses=[{**entry, "energy": estimate}], last_end="")
+    template = str(TEMPLATES / "slurm-form.html.j2")
+    entry = {"slug": "algo", "title": "Algo", "cpus": 2, "memory": 4 * 1024**3, "gpus": 0, "partition": None}
+    html = LaunchForm().render_launch_form(template, [{**entry, "energy": estimate}], last_end="")
     assert 'data-wh-per-hour="25.7"' in html and "At most 25.7 Wh per hour at full use" in html
+    french = LaunchForm(translations=lambda spawner: i18n.translations("fr"))
+    html = french.render_launch_form(template, [{**entry, "energy": estimate}], last_end="")
+    assert "Au plus 25.7 Wh par heure à pleine charge" in html
+    # The form's script fills the same sentence when a resource is typed: it gets its placeholders.
+    assert 'data-sentence="Au plus %(wh)s Wh par heure' in html
     # A spawner that gives no estimate (another kind's course list) still renders its form.
-    assert "Wh per hour" not in env.from_string(template.read_text()).render(courses=[entry], last_end="")
+    assert "Wh per hour" not in LaunchForm().render_launch_form(template, [entry], last_end="")
 
 
 def test_local_autograde_tasks_hold_one_core_and_the_grading_memory():

@@ -8,7 +8,7 @@ import pytest
 from traitlets.config import Config
 
 from gallery.demos import demo_entries, find_demo, notebook_file, visible_to
-from gallery.kernels import without_cdn_links
+from gallery.kernels import SLIDER_NAMES, with_slider_names, without_cdn_links
 from gallery.policy import Caps, ServedKernel, may_start, refills, to_free
 from hub_config.appliers.gallery import ACCESS_SCOPE, apply_gallery
 from hub_config.catalogue import CatalogueError, load_catalogue
@@ -199,3 +199,11 @@ def test_pages_fetch_nothing_from_third_parties():
         without_cdn_links(html)
         == '<head>\n<link rel="stylesheet" href="/services/gallery/voila/static/a.css">\n</head>'
     )
+
+
+def test_demo_pages_name_their_slider_handles_before_the_body_ends():
+    page = "<html><body><div>widgets</div></body></html>"
+    named = with_slider_names(page)
+    assert named == page.replace("</body>", SLIDER_NAMES + "</body>")
+    assert 'setAttribute("aria-label"' in SLIDER_NAMES and "[role=slider]" in SLIDER_NAMES
+    assert with_slider_names("no body") == "no body"

@@ -56,7 +56,7 @@ def test_notes_say_late_and_changed_cells():
         },
     )
     assert notes(row) == (
-        "ps1: late by 1d 1h 1m, counted 0; ps2: read-only or test cells changed "
+        "ps1: late by 1d1h1m, counted 0; ps2: read-only or test cells changed "
         "(ps2: test: edited), original tests graded; ps3: not fully graded yet"
     )
 

@@ -78,10 +78,17 @@ def test_every_template_is_extracted_and_has_one_copy_for_both_languages():
 def test_every_message_has_a_translation(lang):
     with i18n.po_file(lang).open("rb") as po:
         catalog = read_po(po, locale=lang)
+
+    def translated(message) -> bool:
+        """A string, or one per plural form of the language (French has three: 1, many, other)."""
+        if isinstance(message.string, tuple):
+            return len(message.string) == catalog.num_plurals and all(message.string)
+        return bool(message.string)
+
     missing = [
         f"{where}: {msgid!r}"
         for msgid, where in extracted().items()
-        if msgid not in catalog or not catalog[msgid].string or catalog[msgid].fuzzy
+        if msgid not in catalog or not translated(catalog[msgid]) or catalog[msgid].fuzzy
     ]
     assert not missing, (
         f"no {lang} translation in {i18n.po_file(lang)} (make messages, then translate):\n"

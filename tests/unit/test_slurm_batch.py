@@ -11,11 +11,11 @@ from jupyterhub import apihandlers
 from traitlets.config import Config
 
 import hub_config
+from spawners.launch_form import TEMPLATES
 from spawners.slurm import PortReportHandler, install_port_handler, port_report
 from spawners.slurm.batch import LAUNCHER, render_batch_script
 from spawners.slurm.errors import SlurmSpawnError
 from spawners.slurm.request import Launch
-from spawners.slurm.spawner import TEMPLATES
 
 from .conftest import SITE, course
 from .test_slurm_site import SLURM_SITE

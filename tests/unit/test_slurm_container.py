@@ -16,6 +16,7 @@ from hub_config.appliers.spawner import LEARNER_JUPYTER_CONFIG, SINGLEUSER_MAIN,
 from hub_config.catalogue import CatalogueError, load_catalogue
 from hub_config.profiles import course_profile
 from images.store import BuiltImage, ImageStore
+from spawners.launch_form import TEMPLATES
 from spawners.slurm.batch import render_batch_script
 from spawners.slurm.container import (
     IMAGE_JUPYTER_CONFIG,
@@ -27,7 +28,6 @@ from spawners.slurm.container import (
 )
 from spawners.slurm.errors import SlurmSpawnError
 from spawners.slurm.request import check_profiles, resolve
-from spawners.slurm.spawner import TEMPLATES
 
 from .conftest import course
 from .test_slurm_batch import LAUNCH

@@ -236,3 +236,11 @@ def test_the_applier_gives_spawners_each_persons_team_folders(write_catalogue, t
     c = Config()
     apply_groups_and_roles(c, load_catalogue(site_file))
     assert c.JupyterHub.load_groups["mentors-algo-vision"]["users"] == ["prof"]
+
+
+def test_a_team_servers_oauth_client_names_its_account():
+    from hub_config.team_servers import account_of_client
+
+    assert account_of_client("jupyterhub-user-team-proj-red") == "team-proj-red"
+    assert account_of_client("jupyterhub-user-ana%40x") == "ana@x"
+    assert account_of_client("service-gallery") is None

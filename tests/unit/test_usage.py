@@ -9,7 +9,8 @@ import json
 from click.testing import CliRunner
 
 from footprint.records import Footprint, connect, store
-from footprint.usage import SpawnFailure, as_csv, as_png, record_spawn_failure, usage
+from footprint.spawn_failures import SpawnFailure, record_spawn_failure
+from footprint.usage import as_csv, as_png, usage
 from hub_config.appliers.storage import database_url
 from hub_config.catalogue import load_catalogue
 from hub_config.cli import main
