@@ -16,8 +16,10 @@ from traitlets import Float
 
 from .homes import ACCOUNT_COMMENT, LearnerHome, copy_missing
 from .leftovers import stop_leftovers
-from .ready import answers
+from .ready import serves
 from .team_server import TeamServer
+
+START_ATTEMPTS = 3  # a server whose port was taken before it bound it is started again, elsewhere
 
 __all__ = ["ACCOUNT_COMMENT", "LocalSpawner", "copy_missing"]
 
@@ -48,17 +50,31 @@ class LocalSpawner(TeamServer, LearnerHome, LocalProcessSpawner):
         groups = [g.name for g in self.user.groups]  # read the ORM here, not in the thread
         await asyncio.to_thread(self._prepare_home, groups)
         await asyncio.to_thread(stop_leftovers, self.user.name, self.name, self.log)
-        ip, port = await super().start()
-        await self._wait_until_answering(ip, port)
-        return ip, port
+        for attempt in range(1, START_ATTEMPTS + 1):
+            ip, port = await super().start()
+            if await self._wait_until_serving(ip, port):
+                return ip, port
+            # Its process ended before serving: most often the port was taken between the pick and
+            # the server's bind (spawners/ready.py). Another port, up to START_ATTEMPTS times.
+            self.log.warning(
+                "The server of %s exited with code %s before serving on port %s (attempt %d of %d)",
+                self.user.name,
+                self.proc.returncode,
+                port,
+                attempt,
+                START_ATTEMPTS,
+            )
+            self.port = 0
+        raise RuntimeError(f"the server of {self.user.name} exited with code {self.proc.returncode}")
 
-    async def _wait_until_answering(self, ip: str, port: int) -> None:
-        """Return once the server accepts connections; raise if its process ends first."""
+    async def _wait_until_serving(self, ip: str, port: int) -> bool:
+        """True once this server answers under its own URL, False if its process ends first; past
+        http_timeout, True: the hub's own check then reports the failure with its usual message."""
         deadline = asyncio.get_running_loop().time() + self.http_timeout
         while asyncio.get_running_loop().time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the server of {self.user.name} exited with code {self.proc.returncode}")
-            if await answers(ip, port):
-                return
+                return False
+            if await serves(ip, port, self.server.base_url):
+                return True
             await asyncio.sleep(self.ready_poll_interval)
-        # Past http_timeout the hub's own check reports the failure with its usual message.
+        return True

@@ -20,7 +20,7 @@ from traitlets import Callable, Dict, Float, Integer, Unicode, default
 
 from ..homes import LearnerHome
 from ..launch_form import TEMPLATES, LaunchForm
-from ..ready import answers
+from ..ready import serves
 from ..slurm.request import Launch, check_profiles, parse_form, resolve
 from ..team_server import TeamServer
 from .container import ContainerPlan, plan_container, server_env
@@ -313,13 +313,13 @@ class ContainerSpawner(TeamServer, LearnerHome, LaunchForm, DockerSpawner):
         return ip, port
 
     async def _wait_until_answering(self, ip: str, port: int) -> None:
-        """Return once the server accepts connections; fail with the reason if its container ends
-        first. Past http_timeout the hub's own check reports the failure with its usual message."""
+        """Return once the server answers under its own URL (spawners/ready.py); fail with the reason
+        if its container ends first. Past http_timeout the hub's own check reports the failure with its usual message."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.http_timeout
         next_check = loop.time() + 0.5
         while loop.time() < deadline:
-            if await answers(ip, port):
+            if await serves(ip, port, self.server.base_url):
                 return
             if loop.time() >= next_check:
                 container = await self.get_object()

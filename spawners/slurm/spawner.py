@@ -19,7 +19,7 @@ from traitlets import Callable, Dict, List, Unicode, default, observe, validate
 
 from ..accounts import SystemAccountGuard
 from ..launch_form import LaunchForm
-from ..ready import answers
+from ..ready import answers, serves
 from ..team_server import TeamServer
 from .batch import render_batch_script
 from .client import JobStatus, QueuePlace, SlurmClient, has_ended
@@ -469,13 +469,13 @@ class SlurmSpawner(TeamServer, SystemAccountGuard, LaunchForm, SlurmSpawnerSetti
         return status
 
     async def _wait_until_answering(self, job_id: str, address: str, port: int) -> None:
-        """Return once the server accepts connections on its node; fail if the job ends first or
-        nothing answers within http_timeout."""
+        """Return once the server answers under its own URL on its node (spawners/ready.py); fail if
+        the job ends first or nothing answers within http_timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.http_timeout
         next_check = loop.time() + 1.0
         while loop.time() < deadline:
-            if await answers(address, port):
+            if await serves(address, port, self.server.base_url):
                 return
             if loop.time() >= next_check:
                 status = await self.slurm.query_job(job_id)

@@ -212,6 +212,32 @@ def test_hub_restart_keeps_a_running_server_reachable():
         hub.stop()
 
 
+def test_a_server_whose_port_was_taken_starts_on_another_and_nobody_lands_elsewhere():
+    """The port the spawner picked is taken before the server binds it (here by a socket that
+    accepts and never speaks, as a kernel's ZMQ socket does): the spawner must not take that
+    listener for the server, and starts the server again on another port."""
+    import socket
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    hub = RunningHub([course("algo", ["prof-a"], ["gail"])])
+    (hub.data / "jupyterhub_config.d" / "60-taken-port.py").write_text(f"c.Spawner.port = {taken}\n")
+    hub.start()
+    try:
+        gail = hub.login("gail")
+        hub.spawn(gail, "gail")
+        r = gail.get("/user/gail/api/status")
+        assert r.status_code == 200 and "started" in r.json(), r.text
+        url = hub.admin_api().get("/users/gail").json()["servers"][""]["url"]
+        assert url == "/user/gail/"
+        assert f"before serving on port {taken} (attempt 1 of 3)" in hub.log()
+    finally:
+        hub.stop()
+        squatter.close()
+
+
 def test_idle_culler_stops_an_idle_server():
     hub = RunningHub(
         [course("algo", ["prof-a"], ["frank"])], culler={"timeout": "10s", "every": "5s"}

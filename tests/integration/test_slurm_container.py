@@ -34,10 +34,9 @@ from tests.integration.test_slurm_spawner import (
     spawn_with_form,
     stop_server,
     wait_ready,
-    xsrf,
 )
 from tests.services import remove_unix_user, unix_user
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, wait_until
 from tests.services.slurm import SlurmCluster, cluster_for_tests
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
@@ -228,7 +227,7 @@ def pinned(package: str) -> str:
 def test_a_course_whose_image_is_not_built_is_refused_before_submitting(hub, cluster, store):
     assert store.current(ENV) is None
     client = hub.login("chc-ana")
-    r = client.post("/hub/api/users/chc-ana/server", json={"course": "mlearn"}, headers=xsrf(client))
+    r = client.post("/hub/api/users/chc-ana/server", json={"course": "mlearn"}, headers=hub_xsrf(client))
     assert r.status_code == 503, r.text
     assert r.json()["message"] == (
         "Not started: the environment python-ml of course mlearn has no HPC image yet. "
