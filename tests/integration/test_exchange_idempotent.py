@@ -89,4 +89,8 @@ def test_100_submissions_in_a_minute_through_a_kill_are_recorded_once_and_graded
         assert (figures.lost, figures.duplicated, figures.half_written) == (0, 0, 0), figures
         assert figures.recorded == figures.sent == EACH * LEARNERS
         assert figures.practice == LEARNERS and figures.graded == figures.practice, figures  # kill or not
-        assert re.search(r"resuming \d+ pending submissions", hub.log())  # graded after the kill, from disk
+        # The exchange started again read its queue from disk; whether a quiz submission was still
+        # pending at the kill depends on the machine's speed (the queue's reopening: unit-tested).
+        assert len(re.findall(r"resuming \d+ pending submissions", hub.log())) >= 2, (
+            "no queue read at restart"
+        )
