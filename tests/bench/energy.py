@@ -139,7 +139,8 @@ def overhead(sessions: int, runs: int) -> list[float]:
                 else:
                     raise TimeoutError(f"the {sessions} sessions were not all found in /proc within 60 s")
                 for meter in app.sessions.meters.values():
-                    meter.root = None  # each run finds the roots again, as a service start does
+                    meter.root = None  # each run finds the roots again, as a service start does,
+                    meter.last_sample = 0.0  # and samples every session at its first look
                 began, clock = time.process_time(), time.time()
                 for tick in range(ticks):
                     await app.sessions.tick(now=clock + tick * app.look)
