@@ -196,15 +196,7 @@ def test_a_running_slurm_sessions_figure_grows_from_sstat(cluster, learner):
     from tests.services.hub import RunningHub, course, wait_until
 
     site = {
-        "spawner": {
-            "kind": "slurm",
-            "start_timeout": "2m",
-            "slurm": {
-                "slurm_conf": str(cluster.slurm_conf),
-                "default_partition": "cpu",
-                "node_addresses": cluster.node_addresses,
-            },
-        },
+        "spawner": cluster.spawner_site(),
         "energy": {"service": {"sample_every": "2s"}},
     }
     slug = "e14-live"

@@ -57,21 +57,9 @@ TESS_WALLTIME_JOB: dict = {}  # tess's 1-minute session, started early and check
 
 def slurm_site(cluster: SlurmCluster) -> dict:
     """The site file's spawner section: the slurm kind, on this cluster."""
-    return {
-        "spawner": {
-            "kind": "slurm",
-            "start_timeout": "2m",
-            "poll_interval": f"{POLL_INTERVAL}s",
-            "slurm": {
-                "slurm_conf": str(cluster.slurm_conf),
-                "default_partition": "cpu",
-                "node_addresses": cluster.node_addresses,
-                # squeue retries for ~16 s before it fails when slurmctld is down: give up at 5 s, so
-                # that a 30 s outage sees several failed polls.
-                "command_timeout": "5s",
-            },
-        }
-    }
+    # squeue retries for ~16 s before it fails when slurmctld is down: give up at 5 s, so that a
+    # 30 s outage sees several failed polls.
+    return {"spawner": {**cluster.spawner_site(command_timeout="5s"), "poll_interval": f"{POLL_INTERVAL}s"}}
 
 
 # tess's jobs go through exec_prefix, as with the production sudoers rule (runuser: no sudo here;

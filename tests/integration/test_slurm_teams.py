@@ -374,16 +374,7 @@ def hub(cluster, site):
             "teams": {"min_members": 2},
             "gallery": {"enabled": False},
             "energy": {"service": {"enabled": False}},
-            "spawner": {
-                "kind": "slurm",
-                "start_timeout": "2m",
-                "slurm": {
-                    "slurm_conf": str(cluster.slurm_conf),
-                    "default_partition": "cpu",
-                    "node_addresses": cluster.node_addresses,
-                    "teams": team_accounts(cluster, homes),
-                },
-            },
+            "spawner": cluster.spawner_site(teams=team_accounts(cluster, homes)),
         },
     )
     try:

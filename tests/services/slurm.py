@@ -261,6 +261,20 @@ class SlurmCluster:
         """Let Unix user ``name`` submit jobs, under ``account`` (the first of ``accounts`` by default)."""
         self.sacctmgr(f"add user {name} account={account or self.accounts[0]}")
 
+    def spawner_site(self, **slurm: object) -> dict:
+        """A site file's `spawner:` of the slurm kind on this cluster (``slurm``: more of its
+        `spawner.slurm` keys)."""
+        return {
+            "kind": "slurm",
+            "start_timeout": "2m",
+            "slurm": {
+                "slurm_conf": str(self.slurm_conf),
+                "default_partition": "cpu",
+                "node_addresses": self.node_addresses,
+                **slurm,
+            },
+        }
+
     def sbatch(self, *args: str, user: str | None = None) -> str:
         """Submit a batch job (``args`` as for sbatch, e.g. "-p", "gpu", "--wrap", "hostname"), as
         ``user`` if given; return its job id. A refusal raises CalledProcessError with sbatch's stderr."""
