@@ -1,34 +1,30 @@
 """python -m gallery SITE_FILE: the gallery service, as the hub starts it (hub_config/appliers/gallery.py).
 
 Run by a root hub, it first becomes the site's ``gallery.run_as`` account, with a fresh home
-of its own for Jupyter's runtime files, so no demo code ever runs as root.
+of its own for Jupyter's runtime files (gallery/runtime.py), so no demo code ever runs as root.
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
 import pwd
-import shutil
-import tempfile
+from pathlib import Path
 
 from hub_config import names
 from hub_config.catalogue import course_files_only
 
+from .runtime import make_run_folder, sweep_stale
 
-def drop_privileges(account: str) -> None:
-    entry = pwd.getpwnam(account)
-    home = tempfile.mkdtemp(prefix="ailys-gallery-")
-    os.chown(home, entry.pw_uid, entry.pw_gid)
-    atexit.register(shutil.rmtree, home, ignore_errors=True)
+
+def drop_privileges(entry: pwd.struct_passwd, home: Path) -> None:
     os.setgroups([])
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)
-    os.environ.update(HOME=home, USER=account, LOGNAME=account)
+    os.environ.update(HOME=str(home), USER=entry.pw_name, LOGNAME=entry.pw_name)
     for var in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "IPYTHONDIR"):
         os.environ.pop(var, None)
-    os.environ["MPLCONFIGDIR"] = os.path.join(home, ".matplotlib")
+    os.environ["MPLCONFIGDIR"] = str(home / ".matplotlib")
 
 
 KERNEL_CONFIG = """\
@@ -38,15 +34,12 @@ c.HistoryManager.enabled = False
 """
 
 
-def prepare_kernel_profile() -> None:
+def prepare_kernel_profile(run_folder: Path) -> None:
     """A private IPython profile for the demo kernels, made once before any kernel starts."""
-    ipython_dir = tempfile.mkdtemp(prefix="ailys-gallery-ipython-")
-    atexit.register(shutil.rmtree, ipython_dir, ignore_errors=True)
-    profile = os.path.join(ipython_dir, "profile_default")
-    os.makedirs(os.path.join(profile, "startup"))
-    with open(os.path.join(profile, "ipython_kernel_config.py"), "w") as f:
-        f.write(KERNEL_CONFIG)
-    os.environ["IPYTHONDIR"] = ipython_dir
+    profile = run_folder / "ipython" / "profile_default"
+    (profile / "startup").mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+    os.environ["IPYTHONDIR"] = str(run_folder / "ipython")
 
 
 def warm_matplotlib_cache() -> None:
@@ -66,10 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-url", default=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", default_prefix))
     args = parser.parse_args(argv)
     settings = course_files_only(args.site_file).site.gallery
-    if os.geteuid() == 0:
-        drop_privileges(settings.run_as)
+    root = os.geteuid() == 0
+    account = pwd.getpwnam(settings.run_as) if root else pwd.getpwuid(os.getuid())
+    run_folder = make_run_folder(account.pw_uid, account.pw_gid)
+    if root:
+        drop_privileges(account, run_folder / "home")
+    sweep_stale(account.pw_uid)  # as the gallery's account: what a killed gallery left in /tmp
 
-    prepare_kernel_profile()
+    prepare_kernel_profile(run_folder)
     warm_matplotlib_cache()
     from .app import GalleryApp  # after dropping privileges: Jupyter's paths depend on HOME
 

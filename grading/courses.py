@@ -20,6 +20,8 @@ from pathlib import Path
 
 from hub_config.schema import Course
 
+from . import accommodations
+
 GRADING_DIR = "grading"
 # Data, not code: nbgrader (traitlets) loads nbgrader_config.json as it loads nbgrader_config.py.
 CONFIG_FILE = "nbgrader_config.json"
@@ -133,12 +135,29 @@ def prepare_course(catalogue, course: Course) -> Path:
     (root / "source").mkdir(exist_ok=True)
     write_nbgrader_config(root, nbgrader_config(catalogue, course))
     alembic_on_path()
+    accommodations.refresh(root, course)  # course.yaml's due or opens may have changed
     with Gradebook(gradebook_url(catalogue, course), course.slug) as gb:
         for assignment in course.assignments:
             gb.update_or_create_assignment(assignment.name, duedate=due_utc(assignment.due))
         for learner in catalogue.learners(course):
             gb.update_or_create_student(learner)
+        accommodations.sync_gradebook(gb, root)
     db = root / "gradebook.db"
     if db.exists():
         db.chmod(0o600)
     return root
+
+
+def sync_extensions(catalogue, course: Course) -> int:
+    """Give the gradebook's existing submissions their learners' extensions now (after a change of
+    accommodations); 0 when the course has no gradebook yet (its grading service makes it)."""
+    from nbgrader.api import Gradebook
+
+    from .autograde.course import alembic_on_path
+
+    url = gradebook_url(catalogue, course)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return 0
+    alembic_on_path()
+    with Gradebook(url, course.slug) as gb:
+        return accommodations.sync_gradebook(gb, course_dir(catalogue, course.slug))

@@ -8,8 +8,8 @@ A grade cell is empty when the learner has no graded submission (Moodle then lea
 as it is); numbers use a dot. The JSON says the same with every detail: each submission's time,
 how late, whether its tests were changed, the maxima.
 
-Late submissions: a submission later than the assignment's `due` plus `grades.late.grace` of
-course.yaml is late; `grades.late.action` says what that does: accept (not marked), flag (marked
+Late submissions: a submission later than the learner's deadline (the assignment's `due`, plus
+their extra time and extension: accommodations.py) plus `grades.late.grace` of course.yaml is late; `grades.late.action` says what that does: accept (not marked), flag (marked
 in Notes and the JSON), zero (marked, and exported as 0).
 """
 
@@ -29,6 +29,7 @@ from hub_config.catalogue import UnknownCourse
 from hub_config.site_option import catalogue_or_exit, site_option
 from hub_config.units import format_duration
 
+from . import accommodations
 from .courses import course_dir, due_utc, gradebook_url
 
 
@@ -110,6 +111,7 @@ def gather(catalogue, course) -> list[Row]:
     root = course_dir(catalogue, course.slug)
     db_url = gradebook_url(catalogue, course)
     policy = course.grades.late
+    own = accommodations.records(root)  # each learner's deadline counts their extra time
     rows = []
     with Gradebook(db_url, course.slug) as gb:
         learners = list(dict.fromkeys([*catalogue.learners(course), *sorted(s.id for s in gb.students)]))
@@ -133,7 +135,8 @@ def gather(catalogue, course) -> list[Row]:
                 grade.submitted_at = sub.timestamp.isoformat() + "Z" if sub.timestamp else None
                 grade.flagged = any(nb.flagged for nb in sub.notebooks)
                 grade.tampered = tampering(db_url, course.slug, root, assignment.name, learner)
-                seconds = late_by(sub.timestamp, due_utc(assignment.due))
+                due = accommodations.due_for(course, own.get(learner), assignment.name)
+                seconds = late_by(sub.timestamp, due_utc(due))
                 grades[assignment.name] = apply_late_policy(grade, seconds, policy.action, policy.grace)
             rows.append(Row(learner, course.grades.emails.get(learner, ""), grades))
     return rows

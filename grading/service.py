@@ -139,11 +139,17 @@ def use_sandboxed_autograde() -> type:
 
 
 def _load_jupyter_server_extension(serverapp) -> None:
-    """formgrader, with its autograde answered by the sandboxed engine."""
+    """formgrader, with its autograde answered by the sandboxed engine, and the course's
+    accommodations page (accommodations_page.py)."""
+    from jupyter_server.utils import url_path_join
     from nbgrader.server_extensions.formgrader import formgrader
+
+    from .accommodations_page import AccommodationsPage
 
     use_sandboxed_autograde()
     formgrader.load_jupyter_server_extension(serverapp)
+    page = url_path_join(serverapp.web_app.settings["base_url"], "accommodations")
+    serverapp.web_app.add_handlers(".*$", [(page, AccommodationsPage)])
 
 
 def _jupyter_server_extension_points():

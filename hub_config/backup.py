@@ -7,7 +7,7 @@ The parts, found where the personal-data module finds them (personal_data/places
     gradebook-<slug>   each course's nbgrader gradebook
     exchange           releases, submissions, feedback and the autograde queue (its markers)
     grading            nbgrader's course folders: sources edited in formgrader, submitted,
-                       autograded, feedback (their gradebook.db is the part above)
+                       autograded, feedback, accommodations.json (their gradebook.db is the part above)
     cohorts rosters logins archives teams     as places.py and teams.py name them
     homes              only with --homes (a Slurm site's homes are the cluster's)
 

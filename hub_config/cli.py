@@ -507,6 +507,11 @@ main.add_command(
     _LazyCommand("grades", "grading.export:grades", "Export a course's grades (Moodle CSV and JSON).")
 )
 main.add_command(
+    _LazyCommand(
+        "accommodation", "grading.accommodation_cli:accommodation", "Learners' extra time and extensions."
+    )
+)
+main.add_command(
     _LazyCommand("energy", "footprint.cli:energy", "Energy and CO2 of sessions and grading runs (report).")
 )
 main.add_command(

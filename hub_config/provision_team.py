@@ -11,6 +11,9 @@ else may have put a link there. So whoever holds the hub account can at most mak
 team range (no login shell, in the learners' group, which the hub could act as anyway), put
 people with accounts into a team group, and make folders in the teams folder.
 
+NAME a team account in the team range whose team left the course files: its group is emptied
+(``gone_team``), nothing else; the course sync runs it for each gone team.
+
 Each check is a small pure function (tests/unit/test_provision_team.py); ``team`` does the work.
 """
 
@@ -188,15 +191,15 @@ def _group_name(gid: int) -> str | None:
         return None
 
 
-def _values(ctx: TeamContext, team: TeamView, uid: int, members: list[str]) -> dict[str, str]:
+def _values(ctx: TeamContext, slug: str | None, name: str, uid: int, members: list[str]) -> dict[str, str]:
     return {
-        "username": team.name,
+        "username": name,
         "uid": str(uid),
         "learners": ctx.settings.learners,
-        "home": str(ctx.settings.home_root / team.name),
+        "home": str(ctx.settings.home_root / name),
         "shell": ctx.settings.shell,
         "comment": COMMENT,
-        "course": team.slug,
+        "course": slug or "",
         "members": ",".join(members),
     }
 
@@ -214,7 +217,7 @@ def _account_of(ctx: TeamContext, team: TeamView, done: list[str]) -> pwd.struct
         pass
     taken = [a.pw_uid for a in pwd.getpwall()] + [g.gr_gid for g in grp.getgrall()]
     uid = free_uid(ctx.settings, taken, "team")
-    for argv in commands(ctx.settings.create, _values(ctx, team, uid, [])):
+    for argv in commands(ctx.settings.create, _values(ctx, team.slug, team.name, uid, [])):
         _run(ctx, argv)
     made = _account(team.name)
     if made is None or (problem := team_account_problem(made, ctx.settings, _group_name)):
@@ -248,12 +251,36 @@ def _folder(ctx: TeamContext, folder: Path, account: pwd.struct_passwd, done: li
     _run(ctx, ["setfacl", "--modify", DEFAULT_ACL, str(folder)])
 
 
+def gone_team(ctx: TeamContext, name: str) -> list[str]:
+    """Team account ``name`` of a team no longer in the course files: its group emptied, so the
+    folder is nobody's but root's and the account's (a kept group would go on granting it to the
+    former members). The account, its association and its folder stay: nothing is lost, and the
+    team put back in the files gets them again. Refused if ``name`` is no team account of ours."""
+    account = _account(name)
+    if account is None:
+        raise Refused(f"no team of the course files has the account {name}")
+    if problem := team_account_problem(account, ctx.settings, _group_name):
+        raise Refused(problem)
+    folder = teams_dir(ctx.catalogue) / name
+    with _one_at_a_time():
+        if not grp.getgrnam(name).gr_mem:
+            return [f"team {name} (gone from the course files, its group empty) {UNCHANGED}"]
+        for argv in commands(ctx.settings.members, _values(ctx, None, name, account.pw_uid, [])):
+            _run(ctx, argv)
+    return [
+        f"emptied Unix group {name}: its team is gone from the course files (account and folder {folder} kept)"
+    ]
+
+
 def team(ctx: TeamContext, name: str) -> list[str]:
     """Make what is missing of team ``name`` on the cluster and set its group's members to the
     files'; the lines saying what was done. The account first: slurmctld gives an association its
-    uid only if the name resolves when the association arrives (provision.add)."""
+    uid only if the name resolves when the association arrives (provision.add). A team account of
+    a team gone from the files: ``gone_team``."""
     if problem := team_name_problem(name):
         raise Refused(problem)
+    if team_of_account(ctx.catalogue, name) is None:
+        return gone_team(ctx, name)
     view = the_team(ctx.catalogue, name)
     slurm = team_slurm_account(ctx.settings, view.course.resources.account, view.slug)
     members, missing = team_members(view.people, _account, ctx.catalogue.site.spawner.min_uid)
@@ -261,7 +288,9 @@ def team(ctx: TeamContext, name: str) -> list[str]:
     with _one_at_a_time():
         account = _account_of(ctx, view, done)
         if sorted(grp.getgrnam(name).gr_mem) != members:
-            for argv in commands(ctx.settings.members, _values(ctx, view, account.pw_uid, members)):
+            for argv in commands(
+                ctx.settings.members, _values(ctx, view.slug, name, account.pw_uid, members)
+            ):
                 _run(ctx, argv)
             done.append(f"set the members of Unix group {name}: {', '.join(members) or '(none)'}")
         if slurm not in _associations(ctx, name):

@@ -167,6 +167,24 @@ def write_json(path: Path, data) -> None:
         raise
 
 
+_seen: dict[Path, tuple[tuple[int, int, int], object]] = {}
+
+
+def read_json_cached(path: Path, missing):
+    """``read_json``, parsed again only when the file changed (every write replaces it: a new
+    inode), so a login reads a file of thousands of people at the cost of a stat. The result is
+    shared: never modify it."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return missing
+    key = (st.st_ino, st.st_mtime_ns, st.st_size)
+    seen = _seen.get(path)
+    if seen is None or seen[0] != key:
+        seen = _seen[path] = (key, read_json(path, missing))
+    return seen[1]
+
+
 def read_json(path: Path, missing):
     try:
         text = path.read_text(encoding="utf-8")

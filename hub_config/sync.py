@@ -44,6 +44,16 @@ class Retirement:
 
 
 @dataclasses.dataclass(frozen=True)
+class GoneTeam:
+    """A team account whose team is no longer in the course files (docs/teams.md, "A team removed"):
+    its servers stop, its Unix group is emptied, then its hub user goes; its folder stays on disk."""
+
+    name: str
+    folder: str  # <teams.dir>/<name>, kept
+    servers: tuple[str, ...] = ()  # its active servers, stopped first
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
     create_users: list[str]
     create_groups: list[str]
@@ -53,6 +63,8 @@ class Plan:
     retire: list[Retirement] = dataclasses.field(default_factory=list)
     reopen: list[str] = dataclasses.field(default_factory=list)  # locked out, window open again
     host: list[str] = dataclasses.field(default_factory=list)  # what changed in team Unix groups
+    gone_teams: list[GoneTeam] = dataclasses.field(default_factory=list)
+    not_yet: list[str] = dataclasses.field(default_factory=list)  # gone team accounts still stopping
 
     def __bool__(self) -> bool:
         return any(dataclasses.astuple(self))
@@ -68,6 +80,13 @@ class Plan:
                 out.append(f"revoked the tokens of {r.name}: {r.why}")
         out += [f"let {u} in again: access window open" for u in self.reopen]
         out += [f"delete group {g}" for g in self.delete_groups]
+        for t in self.gone_teams:
+            out += [
+                f"stopped {_server(s)} of {t.name}: its team is gone from the course files" for s in t.servers
+            ]
+            if t.name not in self.not_yet:
+                out.append(f"delete team account {t.name} (its folder {t.folder} stays on disk)")
+        out += [f"team account {n} still stopping: deleted at the next pass" for n in self.not_yet]
         return out + self.host
 
 
@@ -100,7 +119,8 @@ def plan(
         wanted.update({name: set(g["users"]) for name, g in groups.items()})
     wanted.update({name: set(g["users"]) for name, g in teams.team_groups(catalogue).items()})
     people = set().union(*wanted.values()) if wanted else set()
-    people |= {t.name for t in teams.teams_of(catalogue)}  # team accounts: owners of team servers
+    accounts = {t.name for t in teams.teams_of(catalogue)}
+    people |= accounts  # team accounts: owners of team servers
     add, remove = {}, {}
     for group, users in sorted(wanted.items()):
         have = hub_groups.get(group, set())
@@ -134,7 +154,19 @@ def plan(
         ),
         retire=retire,
         reopen=sorted(locked - still_locked),
+        gone_teams=gone_teams(catalogue, hub_users - accounts, hub_servers or {}),
     )
+
+
+def gone_teams(catalogue: Catalogue, others: set[str], hub_servers: dict[str, list[str]]) -> list[GoneTeam]:
+    """The hub users of ``others`` that are team accounts (their names are reserved: no person has
+    one) of teams no longer in the course files, with their active servers."""
+    root = teams.teams_dir(catalogue)
+    return [
+        GoneTeam(name, str(root / name), tuple(sorted(hub_servers.get(name, ()))))
+        for name in sorted(others)
+        if name.startswith(names.TEAM) and not name.startswith(names.TEAM_SERVER)
+    ]
 
 
 # With this media type the hub answers {items, _pagination}; without it, a silently truncated list.
@@ -221,6 +253,22 @@ class HubAPI:
             self._call("DELETE", f"groups/{LOCKED_OUT}/users", {"users": p.reopen})
         for g in p.delete_groups:
             self._call("DELETE", f"groups/{quote(g)}")
+        for t in p.gone_teams:  # stopped first: the server writes what it holds into the folder
+            for server in t.servers:
+                user = f"users/{quote(t.name)}"
+                self._call("DELETE", f"{user}/servers/{quote(server)}" if server else f"{user}/server")
+
+    def delete_team_accounts(self, gone: list[GoneTeam]) -> list[str]:
+        """Delete the hub users of gone teams (the hub stops a server still running first); the
+        names of those whose server is still stopping (the hub answers 400): the next pass."""
+        not_yet = []
+        for t in gone:
+            answer = self.client.delete(f"users/{quote(t.name)}")
+            if answer.status_code == 400 and "stopping" in answer.text:
+                not_yet.append(t.name)
+            elif answer.status_code >= 400 and answer.status_code != 404:
+                raise RuntimeError(f"hub API DELETE users/{t.name}: {answer.status_code} {answer.text[:300]}")
+        return not_yet
 
 
 def hub_api_for(catalogue: Catalogue) -> HubAPI:
@@ -241,8 +289,10 @@ def sync(catalogue: Catalogue, api: HubAPI) -> Plan:
         ensure_demo_logins(load_secrets(catalogue.data_dir), catalogue.people())
     p = plan(catalogue, *api.state())
     api.apply(p)
-    # Team accounts, folders and Unix group members on the hub's host (local and container sites)
-    return dataclasses.replace(p, host=sync_team_folders(catalogue))
+    # Team accounts, folders and Unix group members (on the hub's host, or the cluster's); a gone
+    # team's group emptied before its hub user goes, so a failure here is tried again next pass.
+    host = sync_team_folders(catalogue, [t.name for t in p.gone_teams])
+    return dataclasses.replace(p, host=host, not_yet=api.delete_team_accounts(p.gone_teams))
 
 
 def retention(catalogue: Catalogue) -> None:

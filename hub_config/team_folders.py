@@ -70,20 +70,22 @@ def host_teams(catalogue: Catalogue) -> list[dict]:
     ]
 
 
-def sync_team_folders(catalogue: Catalogue) -> list[str]:
+def sync_team_folders(catalogue: Catalogue, gone: list[str] = ()) -> list[str]:
     """As root on a local or container site: each team's account, folder and group members as the
-    files say (a member removed from the file leaves the group). Lines saying what changed. The
-    Unix work is the spawners' code (spawners/teams.py), run as a command: hub_config names it only."""
+    files say (a member removed from the file leaves the group), and the Unix group of each team
+    account of ``gone`` (teams removed from the files) emptied, its account and folder kept. Lines
+    saying what changed. The Unix work is the spawners' code (spawners/teams.py), run as a command:
+    hub_config names it only."""
     if catalogue.site.spawner.kind == "slurm":
-        return sync_cluster_teams(catalogue)
+        return sync_cluster_teams(catalogue, gone)
     if catalogue.site.spawner.kind not in HOST_KINDS or os.geteuid() != 0:
         return []
     teams = host_teams(catalogue)
-    if not teams:
+    if not teams and not gone:
         return []
     done = subprocess.run(
         [sys.executable, "-m", "spawners.teams"],
-        input=json.dumps(teams),
+        input=json.dumps({"teams": teams, "gone": list(gone)}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -94,24 +96,25 @@ def sync_team_folders(catalogue: Catalogue) -> list[str]:
     return done.stdout.splitlines()
 
 
-def sync_cluster_teams(catalogue: Catalogue) -> list[str]:
+def sync_cluster_teams(catalogue: Catalogue, gone: list[str] = ()) -> list[str]:
     """On the Slurm site with ``spawner.slurm.teams``: ``ailys-provision-trainee team NAME`` for
-    each team, as the hub account through its sudo rule (the command is idempotent). One team's
-    failure does not keep the others from their pass; all are named in the error."""
+    each team, and each team account of ``gone`` (the command empties a gone team's group), as the
+    hub account through its sudo rule (the command is idempotent). One team's failure does not
+    keep the others from their pass; all are named in the error."""
     settings = catalogue.site.spawner.slurm.teams
     if settings is None:
         return []
     command = team_hub_command(settings, catalogue.site_file)
     lines, failed = [], []
-    for team in teams_of(catalogue):
-        argv = [arg.format(username=team.name) for arg in command]
+    for name in [t.name for t in teams_of(catalogue)] + list(gone):
+        argv = [arg.format(username=name) for arg in command]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=180, cwd="/")
         except (OSError, subprocess.TimeoutExpired) as err:
-            failed.append(f"{team.name}: {err}")
+            failed.append(f"{name}: {err}")
             continue
         if done.returncode:
-            failed.append(f"{team.name}: {(done.stderr.strip() or done.stdout.strip() or done.returncode)}")
+            failed.append(f"{name}: {(done.stderr.strip() or done.stdout.strip() or done.returncode)}")
         lines += [line for line in done.stdout.splitlines() if not line.endswith(UNCHANGED)]
     if failed:
         raise RuntimeError("team provisioning: " + "; ".join(failed))

@@ -95,7 +95,7 @@ def _result(name: str, done: subprocess.CompletedProcess, detail: str | None = N
 def check(spec: Spec, image: BuiltImage, store: ImageStore) -> list[Check]:
     """Every smoke check of ``spec`` on ``image``; none stops the others."""
     checks: list[Check] = []
-    modules = ["grading.exchange.client", *spec.environment.smoke.imports]
+    modules = ["grading.exchange.client", "grading.learner_extension", *spec.environment.smoke.imports]
     imports = f"import {', '.join(modules)}; print('imported {len(modules)} modules')"
     checks.append(_result("imports", in_container(store, image, [PYTHON, "-c", imports])))
     checks.append(_result("nbgrader", in_container(store, image, ["nbgrader", "--version"])))

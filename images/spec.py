@@ -27,6 +27,8 @@ from . import IMAGE_PREFIX, REPO, SPECS_DIR, environments
 RECIPE = 1
 # The learner side of this project: the exchange client and what it imports of ours.
 LEARNER_ENTRY = "grading/exchange/client.py"
+# nbgrader's learner side at its first request: a server extension of learners' servers.
+LEARNER_EXTENSION = "grading/learner_extension.py"
 OUR_PACKAGES = ("grading", "hub_config")
 LEARNER_CONFIG = "spawners/jupyter-config/learner"
 IMAGE_LEARNER_CONFIG = "share/ailys-hub/jupyter-config/learner"  # under IMAGE_PREFIX
@@ -139,10 +141,10 @@ def _imports(source: Path, repo: Path) -> set[Path]:
 
 def learner_files(repo: Path = REPO) -> dict[str, Path]:
     """What this project puts into every image, by path under IMAGE_PREFIX: the modules that
-    grading/exchange/client.py imports of ours, followed to the end, with their packages'
-    __init__.py (a partial ``grading`` and ``hub_config`` in site-packages), and the learner
-    Jupyter config."""
-    todo, done = [repo / LEARNER_ENTRY], set()
+    grading/exchange/client.py and grading/learner_extension.py import of ours, followed to the
+    end, with their packages' __init__.py (a partial ``grading`` and ``hub_config`` in
+    site-packages), and the learner Jupyter config."""
+    todo, done = [repo / LEARNER_ENTRY, repo / LEARNER_EXTENSION], set()
     while todo:
         path = todo.pop()
         if path in done:

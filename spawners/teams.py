@@ -11,10 +11,13 @@ the local and container sites (the Slurm site provisions nodes through hub_confi
 - The folder ``<teams.dir>/<team account>``: owned by the account and its group, mode 2770 (setgid:
   what is made inside belongs to the team's group), with a default ACL giving that group rwx, so a
   file one member makes stays writable by the others whatever their umask.
-- ``team-<team>/`` in each member's and mentor's home: a symlink to the folder. A container binds
-  the folder at the same path, so the link resolves there too (spawners/docker/spawner.py).
+- ``team-<team>/`` in each member's and mentor's home: a symlink to the folder (team_links.py,
+  which the Slurm site's jobs run as the person). A container binds the folder at the same path,
+  so the link resolves there too (spawners/docker/spawner.py).
+- A team gone from the course files: its group emptied by the sync, its account and folder kept
+  (``empty_gone_team``).
 
-Standard library only, and names a team by what ``hub_config.teams.TeamView`` gives: the hub's
+Standard library and traitlets only, and names a team by what ``hub_config.teams.TeamView`` gives: the hub's
 configuration passes plain values.
 """
 
@@ -24,17 +27,18 @@ import grp
 import os
 import pwd
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from traitlets import Any
 from traitlets.config import Configurable
 
+from .team_links import LINK_PREFIX, link_home
+
 # The comment of every account the hub makes (homes.py too): an administrator reading passwd sees
 # who made it, and we never take over an account someone else made.
 ACCOUNT_COMMENT = "AILyS Hub user"
 FOLDER_MODE = 0o2770
-LINK_PREFIX = "team-"
 
 
 def _run(argv: list[str]) -> None:
@@ -137,28 +141,10 @@ def leave_other_teams(person: str, teams: set[str]) -> list[str]:
     return left
 
 
-def link_home(home: Path, links: Mapping[str, Path], teams_dir: Path, uid: int, gid: int) -> None:
-    """``team-<team>`` in ``home`` for each of ``links`` (link name -> team folder), and no other
-    link into ``teams_dir``: a person who left a team loses its link (and, with the group, access)."""
-    for entry in home.iterdir():
-        if entry.name.startswith(LINK_PREFIX) and entry.is_symlink() and entry.name not in links:
-            if Path(os.readlink(entry)).parent == teams_dir:
-                entry.unlink()
-    for link, folder in links.items():
-        path = home / link
-        if path.is_symlink() and Path(os.readlink(path)) == folder:
-            continue
-        if path.is_symlink():
-            path.unlink()
-        elif path.exists():
-            continue  # a file or folder of the person's own by that name: theirs, kept
-        path.symlink_to(folder, target_is_directory=True)
-        os.lchown(path, uid, gid)
-
-
-class TeamHomes(Configurable):
-    """Mixed into LearnerHome (configured as TeamHomes, a Configurable): at each spawn of a person, as root, their teams' groups and folders
-    and their ``team-<team>`` links (``link_teams``)."""
+class TeamLinks(Configurable):
+    """Who has which team folder (configured as TeamLinks): the local and container spawners
+    through TeamHomes below; the Slurm spawner gives a person's job its links to make
+    (spawners/team_links.py)."""
 
     team_folders = Any(
         None,
@@ -167,6 +153,18 @@ class TeamHomes(Configurable):
         "team account and group, 'folder': team folder, 'people': members and mentors}}}; None: no "
         "teams. hub_config/team_folders.py gives one that reads the course files at each call.",
     ).tag(config=True)
+
+    def team_links_of(self, username: str) -> tuple[str, dict[str, str]] | None:
+        """(the teams folder, {link name: team folder}) of ``username``; None: no teams on this site."""
+        if self.team_folders is None:
+            return None
+        teams = self.team_folders(username)
+        return teams["dir"], {link: team["folder"] for link, team in teams["links"].items()}
+
+
+class TeamHomes(TeamLinks):
+    """Mixed into LearnerHome: at each spawn of a person, as root, their teams' groups and folders
+    and their ``team-<team>`` links (``link_teams``)."""
 
     def link_teams(self, owner: pwd.struct_passwd, home: Path, home_root: Path, min_uid: int) -> None:
         if self.team_folders is None:
@@ -192,13 +190,28 @@ class TeamHomes(Configurable):
         return mounts
 
 
+def empty_gone_team(name: str) -> bool:
+    """A team removed from the course files: its group loses every member (its account and folder
+    stay, so nothing is lost and only root reaches the folder). Only a team group of ours: its
+    account made by the hub, the group its primary one. True if members were taken out."""
+    group, owner = _group(name), _account(name)
+    if group is None or owner is None or not name.startswith(LINK_PREFIX):
+        return False
+    if owner.pw_gid != group.gr_gid or owner.pw_gecos != ACCOUNT_COMMENT or not group.gr_mem:
+        return False
+    _run(["gpasswd", "--members", "", name])
+    return True
+
+
 def main() -> None:
-    """``python -m spawners.teams`` (the course sync, as root): each team of the JSON list on
-    stdin ({name, folder, people, home, min_uid}) made as the files say; what changed on stdout."""
+    """``python -m spawners.teams`` (the course sync, as root): on stdin, JSON ``{"teams": [{name,
+    folder, people, home, min_uid}], "gone": [team account]}``; each team made as the files say,
+    each gone team's group emptied; what changed on stdout."""
     import json
     import sys
 
-    for team in json.load(sys.stdin):
+    given = json.load(sys.stdin)
+    for team in given["teams"]:
         added, removed = ensure_team(
             team["name"], Path(team["folder"]), team["people"], Path(team["home"]), team["min_uid"]
         )
@@ -206,6 +219,11 @@ def main() -> None:
             print(f"add {', '.join(added)} to Unix group {team['name']}")
         if removed:
             print(f"remove {', '.join(removed)} from Unix group {team['name']}")
+    for name in given["gone"]:
+        if empty_gone_team(name):
+            print(
+                f"emptied Unix group {name}: its team is gone from the course files (account and folder kept)"
+            )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ knows what is already graded.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from nbgrader.preprocessors import (
 from traitlets import List
 from traitlets.config import Config, JSONFileConfigLoader, PyFileConfigLoader
 
+from .. import accommodations
 from ..integrity import released
 from .cheats import withhold
 
@@ -189,6 +191,7 @@ class Course:
 
     def record(self, student: str, assignment: str, executed: dict[str, str], reasons: list[str]) -> Outcome:
         """Save the executed notebooks' grades in the gradebook, with nbgrader's preprocessors."""
+        self._extension(student, assignment)  # before AssignLatePenalties reads the learner's due
         for name in sorted(executed):
             notebook_reasons = [r.split(": ", 1)[1] for r in reasons if r.startswith(f"{name}: ")]
             changed = self.changed_read_only_cells(student, assignment, name)
@@ -244,6 +247,19 @@ class Course:
             gb.update_or_create_student(student)
             stamp = self.coursedir.get_existing_timestamp(str(self.submitted(student, assignment)))
             gb.update_or_create_submission(assignment, student, **({"timestamp": stamp} if stamp else {}))
+
+    def _extension(self, student: str, assignment: str) -> None:
+        """The learner's extension (grading/accommodations.py) on their submission's row."""
+        seconds = accommodations.extension_seconds(self.root, student, assignment)
+        with Gradebook(self.db_url, self.coursedir.course_id) as gb:
+            try:
+                sub = gb.find_submission(assignment, student)
+            except MissingEntry:
+                return
+            wanted = dt.timedelta(seconds=seconds) if seconds else None
+            if sub.extension != wanted:
+                sub.extension = wanted
+                gb.db.commit()
 
     def _resources(self, student: str, assignment: str, name: str) -> dict:
         return {

@@ -159,6 +159,24 @@ class ExchangeAPI:
     def fetch_feedback(self, course: str, assignment: str, learner: str, submission: str) -> dict:
         return self.call("fetch_feedback", course, assignment, learner, submission)
 
+    def accommodations(self, course: str) -> dict[str, dict]:
+        """Staff: {learner: {extra_time, extensions, updated, by}} (grading/accommodations.py)."""
+        return self.call("accommodations", course)["accommodations"]
+
+    def set_accommodation(
+        self,
+        course: str,
+        learner: str,
+        extra_time: str | None = None,
+        assignment: str = "",
+        extension: str = "",
+    ) -> dict:
+        body = {"extra_time": extra_time, "assignment": assignment or None, "extension": extension or None}
+        return self.call("set_accommodation", course, learner, json=body)
+
+    def remove_accommodation(self, course: str, learner: str, assignment: str = "") -> dict:
+        return self.call("remove_accommodation", course, learner, params={"assignment": assignment})
+
 
 def new_key() -> str:
     """A submission attempt's idempotency key."""

@@ -121,6 +121,10 @@ class PracticeGrading:
                     target = folders[learner] / path
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(data)
+                # the exchange's time of arrival, as nbgrader's collect writes it (never one the learner
+                # sent): the gradebook's lateness, with the learner's extension, reads it
+                folders[learner].mkdir(parents=True, exist_ok=True)
+                (folders[learner] / "timestamp.txt").write_text(meta["timestamp"])
             results = grade_submissions(
                 course_dir(catalogue, slug),
                 assignment,

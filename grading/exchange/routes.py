@@ -65,5 +65,11 @@ ROUTES = (
     Route("release_feedback", "PUT", "courses/{course}/feedback/{assignment}/{learner}"),
     # a feedback's files
     Route("fetch_feedback", "GET", "courses/{course}/feedback/{assignment}/{learner}/{submission}"),
+    # staff: every learner's extra time and extensions (grading/accommodations.py)
+    Route("accommodations", "GET", "courses/{course}/accommodations"),
+    # staff: {extra_time, assignment, extension}; 422 naming the field and the reason
+    Route("set_accommodation", "PUT", "courses/{course}/accommodations/{learner}"),
+    # staff: all of a learner's accommodations, or one assignment's extension
+    Route("remove_accommodation", "DELETE", "courses/{course}/accommodations/{learner}", ("assignment",)),
 )
 BY_NAME = {route.name: route for route in ROUTES}

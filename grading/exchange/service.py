@@ -42,6 +42,8 @@ from hub_config.catalogue import LiveCatalogue
 from hub_config.metrics import MetricsHandler
 from hub_config.schema import Course
 
+from .. import accommodations
+from ..courses import course_dir, sync_extensions
 from . import metrics
 from .practice import PracticeGrading, wanted
 from .routes import ROUTES
@@ -71,6 +73,10 @@ def decode_files(body: dict) -> dict[str, bytes]:
         raise ExchangeProblem(400, f"a file's content is not valid base64: {err}") from None
 
 
+def iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def limits_of(course: Course, quota: int | None = None) -> Limits:
     """``quota``: the site's quotas.exchange."""
     s = course.submission
@@ -79,11 +85,9 @@ def limits_of(course: Course, quota: int | None = None) -> Limits:
     )
 
 
-def due_of(course: Course, assignment: str) -> dt.datetime | None:
-    due = next((a.due for a in course.assignments if a.name == assignment), None)
-    if due is not None and due.tzinfo is None:
-        due = due.replace(tzinfo=dt.UTC)  # a deadline without a zone is read as UTC
-    return due
+def due_of(course: Course, assignment: str, record: dict | None = None) -> dt.datetime | None:
+    """The deadline of ``assignment``; with a learner's accommodations ``record``, theirs."""
+    return accommodations.due_for(course, record, assignment)  # a deadline without a zone is UTC
 
 
 class Context:
@@ -108,6 +112,13 @@ class Context:
             self._courses = {c.slug: c for c in self.catalogue.current().courses}
             self._catalogue_at = time.monotonic()
         return self._courses
+
+    def course_dir(self, slug: str):
+        return course_dir(self.catalogue.current(), slug)
+
+    def accommodation(self, slug: str, learner: str) -> dict | None:
+        """One learner's accommodations in a course (None: none), read at each request."""
+        return accommodations.records(self.course_dir(slug)).get(learner)
 
     async def groups_of(self, name: str) -> set[str]:
         at, groups = self._groups.get(name, (0.0, set()))
@@ -259,6 +270,7 @@ class CourseHandler(APIHandler):
     async def get(self, slug):
         course, role = await self.course(slug)
         s = course.submission
+        own = self.ctx.accommodation(slug, self.who["name"]) if role == "learner" else None
         self.reply(
             {
                 "course_id": slug,
@@ -268,18 +280,19 @@ class CourseHandler(APIHandler):
                     "max_total_size": s.max_total_size,
                     "max_files": s.max_files,
                 },
-                "due": {a.name: a.due.isoformat() if a.due else None for a in course.assignments},
+                # a learner's own deadlines (their accommodations counted); staff: course.yaml's
+                "due": {a.name: iso(due_of(course, a.name, own)) for a in course.assignments},
             }
         )
 
 
 class AssignmentsHandler(APIHandler):
     async def get(self, slug):
-        course, _ = await self.course(slug)
+        course, role = await self.course(slug)
+        own = self.ctx.accommodation(slug, self.who["name"]) if role == "learner" else None
         released = self.ctx.store.released(slug)
         for meta in released:
-            due = due_of(course, meta["assignment_id"])
-            meta["due"] = due.isoformat() if due else None
+            meta["due"] = iso(due_of(course, meta["assignment_id"], own))
         self.reply({"assignments": released})
 
 
@@ -326,7 +339,7 @@ class SubmitHandler(APIHandler):
                 files,
                 limits_of(course, self.ctx.catalogue.current().site.quotas.exchange),
                 now,
-                due_of(course, assignment),
+                due_of(course, assignment, self.ctx.accommodation(slug, learner)),
                 key=key,
                 autograde=autograde,
             )
@@ -421,6 +434,69 @@ class FeedbackHandler(APIHandler):
         )
 
 
+class QuietRefusals(APIHandler):
+    """Accommodations are health-related: a refusal's message may quote a value, so the log gets
+    its status only (the caller gets the whole message)."""
+
+    def _handle_request_exception(self, e):
+        if isinstance(e, ExchangeProblem):
+            app_log.warning("%s %s: %s (accommodations)", self.request.method, self.request.path, e.status)
+            if not self._finished:
+                self.send_error(e.status, exc_info=sys.exc_info())
+            return
+        super()._handle_request_exception(e)
+
+
+class AccommodationsHandler(QuietRefusals):
+    """Staff of the course only: every learner's accommodations."""
+
+    async def get(self, slug):
+        await self.course(slug, need="staff", doing="read accommodations")
+        self.reply({"accommodations": accommodations.records(self.ctx.course_dir(slug))})
+
+
+class AccommodationHandler(QuietRefusals):
+    """Staff of the course only: set or remove one learner's extra time or extension."""
+
+    async def put(self, slug, learner):
+        course, _ = await self.course(slug, need="staff", doing="set accommodations")
+        body = self.body()
+        unknown = sorted(set(body) - {"extra_time", "assignment", "extension"})
+        if unknown:
+            raise ExchangeProblem(
+                400, f"unknown field {unknown[0]!r}: give extra_time, assignment, extension"
+            )
+        for key in ("extra_time", "assignment", "extension"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise ExchangeProblem(400, f"{key}: a text such as 33%, 30m or 2d, not {body[key]!r}")
+        try:
+            record = accommodations.set_accommodation(
+                self.ctx.course_dir(slug),
+                course,
+                self.ctx.catalogue.current().learners(course),
+                learner,
+                extra_time=body.get("extra_time"),
+                assignment=body.get("assignment"),
+                extension=body.get("extension"),
+                by=self.who["name"],
+            )
+        except accommodations.AccommodationError as err:
+            raise ExchangeProblem(422, str(err)) from None
+        await self.off_loop(lambda: sync_extensions(self.ctx.catalogue.current(), course))
+        self.log_action("set accommodations", course=slug, learner=learner)  # never the values: health data
+        self.reply({"learner": learner, **record})
+
+    async def delete(self, slug, learner):
+        course, _ = await self.course(slug, need="staff", doing="remove accommodations")
+        assignment = self.get_query_argument("assignment", None) or None
+        if not accommodations.remove(self.ctx.course_dir(slug), course, learner, assignment):
+            what = f"extension on {assignment}" if assignment else "accommodations"
+            raise ExchangeProblem(404, f"{learner} has no {what} in course {slug}")
+        await self.off_loop(lambda: sync_extensions(self.ctx.catalogue.current(), course))
+        self.log_action("removed accommodations", course=slug, learner=learner)
+        self.reply({"learner": learner, "removed": assignment or "all"})
+
+
 class NotFoundHandler(web.RequestHandler):
     """Any other path: a JSON answer, like the rest of the API."""
 
@@ -445,6 +521,9 @@ HANDLERS: dict[str, type[APIHandler]] = {
     "feedback": FeedbackListHandler,
     "release_feedback": FeedbackReleaseHandler,
     "fetch_feedback": FeedbackHandler,
+    "accommodations": AccommodationsHandler,
+    "set_accommodation": AccommodationHandler,
+    "remove_accommodation": AccommodationHandler,
 }
 
 

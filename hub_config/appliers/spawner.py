@@ -10,17 +10,21 @@ from ..profiles import CourseProfiles
 from ..provision import hub_command
 from ..provision_team import team_hub_command
 
-# Server extensions of a learner's server, by import name: True loads it, False keeps it out.
-# The environment's config (<venv>/etc/jupyter/jupyter_server_config.d) enables every extension
-# installed in it, and ServerApp adds any it does not find named here: name them all.
+# Server extensions of a learner's server, by import name: True loads it, False keeps it out. The
+# environment's config (<venv>/etc/jupyter/jupyter_server_config.d) enables every extension
+# installed in it, and ServerApp adds any it does not find named here, so singleuser_args() also
+# turns off every other one that the hub's environment enables (environment_server_extensions).
 LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
     "jupyterlab": True,  # the learner's interface
     "jupyter_server_terminals": True,  # JupyterLab's terminals
     # nbgrader's learner side (Assignments panel: fetch, submit, feedback; validate), through the
-    # exchange service (grading/exchange/, configured in jupyter-config/learner/nbgrader_config.py).
-    "nbgrader.server_extensions.assignment_list": True,
-    "nbgrader.server_extensions.course_list": True,
-    "nbgrader.server_extensions.validate_assignment": True,
+    # exchange service (grading/exchange/, configured in jupyter-config/learner/nbgrader_config.py),
+    # imported at the panel's first request: at the server's start it cost 23 MB and 0.25 s of CPU
+    # (grading/learner_extension.py, docs/scaling.md).
+    "grading.learner_extension": True,
+    "nbgrader.server_extensions.assignment_list": False,
+    "nbgrader.server_extensions.course_list": False,
+    "nbgrader.server_extensions.validate_assignment": False,
     "nbgrader.server_extensions.formgrader": False,  # instructors' grading: never a learner's
     "voila.server_extension": False,  # demos are served by the Voilà gallery, not learners' servers
     "notebook": False,  # Notebook 7's interface; learners work in JupyterLab (default_url /lab)
@@ -33,13 +37,11 @@ LEARNER_SERVER_EXTENSIONS: dict[str, bool] = {
 
 # A team account's shared server (hub_config/appliers/teams.py): a learner's, with collaboration,
 # and without nbgrader's learner side: the team account is no learner of the course (the exchange
-# refuses it), and nbgrader is the heaviest import of a learner's server.
+# refuses it).
 TEAM_SERVER_EXTENSIONS: dict[str, bool] = LEARNER_SERVER_EXTENSIONS | {
     "jupyter_server_ydoc": True,
     "jupyter_server_fileid": True,
-    "nbgrader.server_extensions.assignment_list": False,
-    "nbgrader.server_extensions.course_list": False,
-    "nbgrader.server_extensions.validate_assignment": False,
+    "grading.learner_extension": False,
 }
 
 
@@ -58,8 +60,20 @@ def singleuser_cmd(python: str = sys.executable) -> list[str]:
     return [python, "-c", SINGLEUSER_MAIN]
 
 
+def environment_server_extensions() -> set[str]:
+    """The server extensions that the hub's environment enables, as ServerApp finds them."""
+    from jupyter_core.paths import jupyter_config_path
+    from jupyter_server.extension.config import ExtensionConfigManager
+
+    found = ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
+    return {name for name, enabled in found.items() if enabled}
+
+
 def singleuser_args(extensions: dict[str, bool] = LEARNER_SERVER_EXTENSIONS) -> list[str]:
-    return [f"--ServerApp.jpserver_extensions={extensions!r}"]
+    """``extensions``, and every other extension of the environment off: one installed later
+    (a package's dependency, a site's addition) stays out until it is named above."""
+    loaded = dict.fromkeys(sorted(environment_server_extensions() - extensions.keys()), False) | extensions
+    return [f"--ServerApp.jpserver_extensions={loaded!r}"]
 
 
 # JupyterLab's page config for learners (spawners/jupyter-config/README.md), which `make deps`

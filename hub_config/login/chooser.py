@@ -22,7 +22,7 @@ from nativeauthenticator.orm import UserInfo
 from oauthenticator.oauth2 import OAuthCallbackHandler
 
 from .local import LocalLogin
-from .oidc import Refused, SingleSignOn
+from .oidc import Refused, SingleSignOn, holder_of
 
 
 class SingleSignOnOrLocal(SingleSignOn, LocalLogin):
@@ -54,7 +54,9 @@ class SingleSignOnOrLocal(SingleSignOn, LocalLogin):
 
     def refuse_if_taken(self, name: str, subject: str) -> None:
         # A local account's name is never handed to a provider's person: it would be a way in.
-        if UserInfo.find(self.db, name) is not None:
+        # Checked until the name is this person's (then cohort import never makes it a local one).
+        mine = holder_of(self.catalogue().data_dir, name) == subject
+        if not mine and UserInfo.find(self.db, name) is not None:
             self.log.warning("Sign-in refused: %r is a local account; provider subject %s", name, subject)
             raise Refused(
                 f"The login name {name!r} is a local account of this hub. "

@@ -118,8 +118,8 @@ def _read(path: Path) -> dict:
 
 
 def holder_of(data_dir: Path, name: str) -> str | None:
-    """The provider subject that holds ``name``, if any."""
-    return _read(Path(data_dir) / roster.ROSTERS / NAMES_FILE).get(name)
+    """The provider subject that holds ``name``, if any (read again only when the file changed)."""
+    return roster.read_json_cached(Path(data_dir) / roster.ROSTERS / NAMES_FILE, {}).get(name)
 
 
 def claim_name(data_dir: Path, name: str, subject: str) -> str | None:
@@ -146,6 +146,9 @@ def with_memberships(groups: dict[str, list[str]], name: str, memberships) -> di
 
 def record_groups(data_dir: Path, name: str, memberships) -> bool:
     """Record ``name``'s provider groups (roster source oidc); True if anything changed."""
+    known = roster.read_json_cached(Path(data_dir) / roster.ROSTERS / "oidc.json", {})
+    if with_memberships(known, name, memberships) == known:  # a returning person: no lock, no write
+        return False
     with locked_rosters(data_dir) as folder:
         groups = _read(folder / "oidc.json")
         return roster.write_groups(data_dir, "oidc", with_memberships(groups, name, memberships))

@@ -13,6 +13,7 @@ What the platform holds on a person, and where (``places.Places``):
   nbgrader gradebook (grading/courses.py gradebook_url);
 - the hub's records: their user row (created, last activity, groups, roles, servers, API tokens,
   sessions) and NativeAuthenticator's users_info row (password hash, e-mail) in the hub database;
+- their extra time and extensions in <data_dir>/grading/<course>/accommodations.json;
 - their trainee record in <data_dir>/cohorts/<slug>.json, and the directory or provider groups
   recorded in <data_dir>/rosters/{ldap,oidc}.json (hub_config/roster.py);
 - their log-in records, <data_dir>/logins/<name>.jsonl (``logins``);

@@ -9,6 +9,7 @@ of access), with a README.txt that lists what is in it and what is held elsewher
     grades/<course>.csv, grades/<course>.json                       from each course's gradebook
     hub/account.json                the hub database's records (no token, no password hash)
     cohorts/<course>.json           their trainee record
+    accommodations/<course>.json    their extra time and extensions (grading/accommodations.py)
     rosters.json                    directory or provider groups recorded for them
     logins.jsonl                    each login: time (UTC) and method
     archives/<name>-<date>.tar.zst  what retention archived
@@ -95,6 +96,8 @@ def _pack(z: zipfile.ZipFile, held: Holdings) -> list[str]:
         z.writestr("hub/account.json", _json(held.hub))
     for slug, record in held.cohorts.items():
         z.writestr(f"cohorts/{slug}.json", _json(_masked(record)))
+    for slug, record in held.accommodations.items():
+        z.writestr(f"accommodations/{slug}.json", _json(record))
     if held.rosters:
         z.writestr("rosters.json", _json(held.rosters))
     if held.logins:
@@ -154,6 +157,11 @@ def readme(catalogue: Catalogue, held: Holdings, skipped: list[str], now: dt.dat
             held.cohorts,
             "cohorts/<course>.json",
             "the trainee record of each cohort (name, e-mail, company, import)",
+        ),
+        (
+            held.accommodations,
+            "accommodations/<course>.json",
+            "extra time and extensions granted in each course (who set them, when)",
         ),
         (held.rosters, "rosters.json", "directory or identity provider groups recorded with this name"),
         (held.logins, "logins.jsonl", "each login: its time (UTC) and method (local, ldap, oidc)"),

@@ -39,6 +39,8 @@ def forget(catalogue: Catalogue, name: str, hub=None) -> Report:
     name = held.name
     for slug in records.remove_from_cohorts(where, name):
         report.removed.append(f"cohort record in {where.cohorts / (slug + '.json')}")
+    for slug in records.remove_accommodations(where, name):
+        report.removed.append(f"extra time and extensions in course {slug}")
     for source, groups in records.remove_from_rosters(where, name).items():
         report.removed.append(f"{source} group memberships recorded: {', '.join(groups)}")
     if records.remove_demo_login(where, name):

@@ -34,13 +34,13 @@ class Holdings:
     # culler stopped (footprint/records.py, in the hub database).
     footprints: list = dataclasses.field(default_factory=list)
     idle_stops: list = dataclasses.field(default_factory=list)
+    # Extra time and extensions, by course (grading/accommodations.py): health-related.
+    accommodations: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return any(
-            (self.home, self.exchange, self.nbgrader, self.grades, self.hub, self.cohorts, self.rosters)
-        ) or any(
-            (self.logins, self.archives, self.demo_login, self.unix_account, self.footprints, self.idle_stops)
-        )
+        held = (self.home, self.exchange, self.nbgrader, self.grades, self.hub, self.cohorts, self.rosters)
+        also = (self.accommodations, self.logins, self.archives, self.demo_login, self.unix_account)
+        return any(held) or any(also) or any((self.footprints, self.idle_stops))
 
     def lines(self) -> list[str]:
         """What is held, one line each, as forget's confirmation and the export's README list it."""
@@ -57,6 +57,8 @@ class Holdings:
             out.append(f"cohort record in {self.places.cohorts / (slug + '.json')} ({', '.join(held)})")
         for source, groups in self.rosters.items():
             out.append(f"{source} groups recorded: {', '.join(groups)}")
+        for slug in self.accommodations:
+            out.append(f"extra time or extensions in course {slug}")
         if self.logins:
             out.append(f"log-in records {self.logins}")
         out += [f"archive {a}" for a in self.archives]
@@ -144,6 +146,7 @@ def holdings(catalogue: Catalogue, name: str) -> Holdings:
         grades=grades,
         hub=hub_records.hub_record(where, name),
         cohorts=records.cohort_records(where, name),
+        accommodations=records.accommodation_records(where, name),
         rosters=rosters,
         logins=logins if logins.is_file() else None,
         archives=where.archives_of(name),

@@ -113,3 +113,32 @@ def named_in(catalogue: Catalogue, name: str) -> list[str]:
         if keys:
             found.append(f"{where}: {', '.join(keys)}")
     return found
+
+
+def accommodation_records(places: Places, name: str) -> dict[str, dict]:
+    """Course slug to ``name``'s extra time and extensions there (grading/accommodations.py),
+    in every course folder, a departed course's too."""
+    from grading import accommodations
+
+    name = check_person(name)
+    found = {}
+    for path in sorted(places.grading_root.glob(f"*/{accommodations.FILE}")):
+        data = accommodations.read(path.parent)
+        if name in data["learners"]:
+            found[path.parent.name] = {
+                **data["learners"][name],
+                "extension_seconds": data["extensions"].get(name, {}),
+            }
+    return found
+
+
+def remove_accommodations(places: Places, name: str) -> list[str]:
+    """Erase ``name``'s accommodations in every course folder; the slugs whose file changed."""
+    from grading import accommodations
+
+    name = check_person(name)
+    return [
+        path.parent.name
+        for path in sorted(places.grading_root.glob(f"*/{accommodations.FILE}"))
+        if accommodations.forget(path.parent, name)
+    ]

@@ -41,11 +41,26 @@ class Assignment(Strict):
         description="nbgrader assignment name: the folder under source/."
     )
     due: dt.datetime | None = Field(None, description="Deadline (ISO 8601, with time zone).")
+    opens: dt.datetime | None = Field(
+        None,
+        description="Start of the working time (ISO 8601, with time zone), for timed work: a learner's "
+        "extra time given as a percentage (docs/accommodations.md) is that share of opens to due.",
+    )
     autograde_on_submit: bool = Field(
         False,
         description="Autograde each submission as it arrives and release its feedback to the learner "
         "(practice work); instructors see it in the grading interface like any other.",
     )
+
+    @field_validator("opens")
+    @classmethod
+    def _opens_before_due(cls, opens: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        due = info.data.get("due")
+        if opens is not None and (
+            due is None or (opens.tzinfo is None) != (due.tzinfo is None) or opens >= due
+        ):
+            raise ValueError("opens needs a due after it (both with a time zone, or both without)")
+        return opens
 
 
 class Demo(Strict):

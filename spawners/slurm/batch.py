@@ -16,8 +16,15 @@ from .errors import SlurmSpawnError
 from .request import SBATCH_WORD, Launch
 
 # The job's first process (see its docstring); its source goes into the script, so that the node
-# needs nothing of the hub's tree.
+# needs nothing of the hub's tree. Before it, as the learner, their team-<team> links in their home
+# (spawners/team_links.py, which does nothing without AILYS_TEAM_LINKS): both are standard library
+# only and run as one ``python -c``, each its own ``if __name__ == "__main__"`` in turn.
 LAUNCHER = Path(__file__).parent / "launcher.py"
+TEAM_LINKS = Path(__file__).parent.parent / "team_links.py"
+
+
+def launcher_source() -> str:
+    return TEAM_LINKS.read_text() + "\n\n" + LAUNCHER.read_text()
 
 
 def _config_error(message: str) -> SlurmSpawnError:
@@ -72,7 +79,7 @@ def render_batch_script(
         output=output,
         environment=sorted(environment.items()),
         python=python,
-        launcher=LAUNCHER.read_text(),
+        launcher=launcher_source(),
         command=command,
         container=container,
     )

@@ -20,7 +20,9 @@ from traitlets import Callable, Dict, List, Unicode, default, observe, validate
 from ..accounts import SystemAccountGuard
 from ..launch_form import LaunchForm
 from ..ready import answers, serves
+from ..team_links import LINKS_VARIABLE, links_value
 from ..team_server import TeamServer
+from ..teams import TeamLinks
 from .batch import render_batch_script
 from .client import JobStatus, QueuePlace, SlurmClient, has_ended
 from .container import (
@@ -52,7 +54,7 @@ class _Progress:
     events: list[dict] = field(default_factory=list)
 
 
-class SlurmSpawner(TeamServer, SystemAccountGuard, LaunchForm, SlurmSpawnerSettings, Spawner):
+class SlurmSpawner(TeamServer, TeamLinks, SystemAccountGuard, LaunchForm, SlurmSpawnerSettings, Spawner):
     """A learner's JupyterLab as a Slurm job, with the resources of one of their courses."""
 
     # --- configuration ---------------------------------------------------------------------------
@@ -310,6 +312,10 @@ class SlurmSpawner(TeamServer, SystemAccountGuard, LaunchForm, SlurmSpawnerSetti
         )
         env.update({k: v for k, v in self._command_env().items() if k.startswith("SLURM_")})
         env.pop("JPY_API_TOKEN", None)  # JupyterHub's pre-0.7 name of the token: nothing reads it
+        # A person's team-<team> links, made in their home by their own job (spawners/team_links.py):
+        # the hub is not root here, and root may not write in homes on a shared file system.
+        if self.team() is None and (links := self.team_links_of(account.pw_name)) is not None:
+            env[LINKS_VARIABLE] = links_value(*links)
         if self.container != "none":  # the image's programs and learner config, not the hub's
             env.update(PATH=IMAGE_PATH, JUPYTER_CONFIG_PATH=self.team_config_path(IMAGE_JUPYTER_CONFIG))
         return env

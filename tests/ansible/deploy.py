@@ -159,18 +159,7 @@ class Deploy:
     def start(self) -> Deploy:
         self.target.start({self.src: SOURCE_IN_TARGET, wheelhouse(): WHEELHOUSE_IN_TARGET})
         self.inventory.write_text(
-            json.dumps(
-                {
-                    "ailys_hub": {
-                        "hosts": {
-                            self.target.name: {
-                                "ansible_connection": "containers.podman.podman",
-                                "ansible_python_interpreter": "/usr/bin/python3",
-                            }
-                        }
-                    }
-                }
-            )
+            json.dumps({"ailys_hub": {"hosts": {self.target.name: self.target.inventory_vars()}}})
         )
         self.write_vars()
         return self
@@ -184,10 +173,11 @@ class Deploy:
             # A site's package mirror, as hub_pip_env is for: here the test's wheelhouse, no index.
             "hub_pip_env": {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELHOUSE_IN_TARGET},
             "proxy_npm_env": {"NPM_CONFIG_CAFILE": TARGET_HOST_CA},
-            # The sudo rule of the Slurm site, for the doctor's check (slurm-client's squeue answers
-            # --version with no cluster); munge and a cluster are Mesolys' own.
+            # The sudo rule of the Slurm site, for the doctor's check (squeue answers --version with
+            # a slurm.conf that names a cluster, none running); munge and a cluster are Mesolys' own.
             "slurm_client_enabled": True,
             "slurm_client_packages": ["slurm-client", "sudo"],
+            "slurm_client_conf_content": "ClusterName=d18-target\nSlurmctldHost=localhost\n",
             "slurm_client_learners_group": "d18-learners",
             "nginx_server_name": "127.0.0.1 localhost",
             "nginx_public_https_port": self.target.https_port,
@@ -201,7 +191,7 @@ class Deploy:
     def play(self, *args: str, timeout: float = 1800) -> Run:
         """ansible-playbook -i INVENTORY ansible/site.yml with the test's variables; its output
         goes to play-N.log in the test's folder as it runs. The timeout is for a run from nothing
-        on a loaded 2-core machine (each task is several `podman exec`)."""
+        on a loaded 2-core machine."""
         argv = [
             str(ANSIBLE_PLAYBOOK),
             "-i",
@@ -216,7 +206,13 @@ class Deploy:
         with open(log, "w") as out:
             done = subprocess.run(
                 argv,
-                env={**self.target.ansible_env(), "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"},
+                # profile_tasks: each task's time in the log, where a slow run is read.
+                env={
+                    **self.target.ansible_env(),
+                    "ANSIBLE_FORCE_COLOR": "0",
+                    "ANSIBLE_NOCOLOR": "1",
+                    "ANSIBLE_CALLBACKS_ENABLED": "profile_tasks",
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,

@@ -8,7 +8,6 @@ The tests run in order on one target (a module's deploy): each starts where the 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -31,16 +30,8 @@ SPAWN_TIMEOUT = 120  # seconds; a loaded 2-core machine
 UI_TIMEOUT = 30
 
 
-# Not yet in the default run (`make test`, CI): on a 2-core machine one playbook run over the
-# podman connection takes 6 to 16 minutes (no pipelining) and the module has not passed end to end
-# (W2 9/9, blocked: docs/deploy.md). `make test-deploy` runs it.
-OPT_IN = "AILYS_DEPLOY_TESTS"
-
-
 @pytest.fixture(scope="module")
 def deploy(tmp_path_factory):
-    if os.environ.get(OPT_IN) != "1":
-        pytest.skip(f"SKIPPED, NOT TESTED: the deploy test runs with {OPT_IN}=1 (make test-deploy)")
     skip_unless_possible()
     need(shutil.which("systemd-analyze") is not None, "systemd-analyze is missing (apt-get install systemd)")
     running = Deploy(tmp_path_factory.mktemp("d18-deploy")).start()
@@ -162,16 +153,36 @@ def test_check_mode_shows_a_change_and_makes_none(deploy):
 
 
 def _server_pid(deploy) -> int:
-    done = deploy.target.run(["pgrep", "-u", HUB_USER, "-f", "jupyterhub-singleuser"])
+    """The learner's server: started by the hub's SINGLEUSER_MAIN (hub_config/appliers/spawner.py),
+    not the course's formgrader, a jupyterhub-singleuser of the same account on this site."""
+    done = deploy.target.run(["pgrep", "-u", HUB_USER, "-f", "from jupyterhub.singleuser import main"])
     pids = [int(p) for p in done.stdout.split()]
-    assert len(pids) == 1, f"the learner's server processes: {pids}"
+    listing = deploy.target.run(["ps", "-u", HUB_USER, "-o", "pid=,ppid=,args="]).stdout
+    assert len(pids) == 1, f"the learner's server processes: {pids} of\n{listing}"
     return pids[0]
+
+
+def _learner_api(deploy, lab, path: str) -> httpx.Response:
+    """GET of the learner's server API with the browser's session cookies and its XSRF token (as
+    JupyterLab sends them), over HTTPS checked against the test's CA (Playwright's own requests
+    do not take Chromium's certificate pin)."""
+    server = f"{deploy.url}/user/{LEARNER}/"
+    cookies = {c["name"]: c["value"] for c in lab.context.cookies(server)}
+    return httpx.get(
+        f"{server}api/{path}",
+        cookies=cookies,
+        headers={"X-XSRFToken": cookies.get("_xsrf", "")},
+        verify=str(deploy.pki["ca"]),
+        timeout=30,
+    )
 
 
 def test_an_upgrade_restarts_the_hub_and_the_learner_server_survives(deploy, lab):
     server = _server_pid(deploy)
     hub = deploy.launcher.main_pid("ailys-hub")
-    kernels_before = lab.request.get(f"{deploy.url}/user/{LEARNER}/api/kernels").json()
+    listed = _learner_api(deploy, lab, "kernels")
+    assert listed.status_code == 200, listed.text
+    kernels_before = listed.json()
     assert kernels_before, "the learner's notebook kernel should be running"
 
     (deploy.src / "UPGRADE-TEST").write_text("version 2\n")
@@ -183,9 +194,9 @@ def test_an_upgrade_restarts_the_hub_and_the_learner_server_survives(deploy, lab
     deploy.wait_for_hub()
 
     assert _server_pid(deploy) == server
-    status = lab.request.get(f"{deploy.url}/user/{LEARNER}/api/status")
-    assert status.status == 200
-    kernels = lab.request.get(f"{deploy.url}/user/{LEARNER}/api/kernels").json()
+    status = _learner_api(deploy, lab, "status")
+    assert status.status_code == 200, status.text
+    kernels = _learner_api(deploy, lab, "kernels").json()
     assert [k["id"] for k in kernels] == [k["id"] for k in kernels_before]
     assert all(deploy.launcher.running(name) for name in UNITS)
 

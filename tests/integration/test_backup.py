@@ -78,16 +78,6 @@ def submitted(learner: Learner) -> list[str]:
     return sorted(s["timestamp"] for a in listed if a["status"] == "submitted" for s in a["submissions"])
 
 
-def submit(learner: Learner, value: str) -> None:
-    path = f"{SLUG}/{QUIZ}/{QUIZ}.ipynb"
-    nb = learner.contents(path).json()["content"]
-    for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "answer":
-            cell["source"] = value
-    learner.save_notebook(path, nb)
-    assert learner.action("submit", SLUG, QUIZ)["success"]
-
-
 def graded(learner: Learner, count: int) -> bool:
     listed = learner.action("fetch_feedback", SLUG, QUIZ)["value"]
     subs = [s for a in listed if a["status"] == "submitted" for s in a["submissions"]]
@@ -121,8 +111,10 @@ def test_backup_while_the_hub_writes_then_restore_onto_a_fresh_site(kind, tmp_pa
             learners = {name: Learner(hub, name) for name in LEARNERS}
             for learner in learners.values():
                 learner.action("fetch", SLUG, QUIZ)
-                submit(learner, "x = 42")
-            submit(learners["bk-ann"], "x = 41")  # a second, worse submission: both are kept
+                learner.answer_and_submit(SLUG, QUIZ, "x = 42")
+            learners["bk-ann"].answer_and_submit(
+                SLUG, QUIZ, "x = 41"
+            )  # a second, worse submission: both are kept
             counts = {"bk-ann": 2, "bk-ben": 1}
             for name, learner in learners.items():
                 wait_until(

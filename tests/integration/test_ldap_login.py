@@ -22,10 +22,10 @@ import bcrypt
 import httpx
 import pytest
 
-from tests.conftest import OUTPUT, need
+from tests.conftest import OUTPUT
 from tests.services import ldap as slapd
 from tests.services.hub import RunningHub, course, wait_until
-from tests.services.ldap import LdapPerson, SlapdServer
+from tests.services.ldap import LdapPerson
 
 pytestmark = [pytest.mark.ldap, pytest.mark.hub]
 
@@ -48,12 +48,7 @@ UNAVAILABLE_FR = "indisponible"
 
 @pytest.fixture(scope="module")
 def directory():
-    need(slapd.missing() is None, slapd.missing() or "")
-    people = [LdapPerson(uid, pw, surname=uid.removeprefix("ld-")) for uid, pw in PASSWORDS.items()]
-    server = SlapdServer(people, {GROUP: ["ld-ana", "ld-cleo", "ld-dora"]})
-    LOGS.mkdir(parents=True, exist_ok=True)
-    server._log = LOGS / "slapd.log"
-    with server:
+    with slapd.serving(PASSWORDS, {GROUP: ["ld-ana", "ld-cleo", "ld-dora"]}, LOGS, "ld-") as server:
         yield server
 
 

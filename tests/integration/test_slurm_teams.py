@@ -340,6 +340,40 @@ def test_the_hub_account_may_submit_as_the_team_account_through_its_slurm_rule(
     assert refused.returncode == 1 and refused.stderr.startswith("sudo: "), refused
 
 
+def test_a_team_gone_from_the_file_has_its_group_emptied_through_the_same_rule(
+    site, teams, sudo_hub, cluster
+):
+    """The course sync runs the same ``team NAME`` for a team account whose team left the files: its
+    group loses every member (a kept group would go on granting the folder to them); its account,
+    association and folder stay, so nothing is lost and the team put back gets them again."""
+    course_yaml = site.parent / "courses" / SLUG / "course.yaml"
+    gone = course_file(RED)
+    gone["teams"] = [t for t in gone["teams"] if t["name"] != "blue"]
+    course_yaml.write_text(yaml.safe_dump(gone))
+    blue = folder(site, TEAM_BLUE)
+    (blue / "kept.txt").write_text("blue's work\n")
+    try:
+        done = as_hub(sudo_hub, PROVISION, "--site", str(site), "team", TEAM_BLUE)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"emptied Unix group {TEAM_BLUE}: its team is gone"), done.stdout
+        assert grp.getgrnam(TEAM_BLUE).gr_mem == [] and pwd.getpwnam(TEAM_BLUE)
+        assert (blue / "kept.txt").read_text() == "blue's work\n"
+        for name in (BLUE[0], PROF):
+            state, out = as_job(cluster, name, f"os.listdir({str(blue)!r})")
+            assert out.startswith("DENIED [Errno 13] Permission denied"), f"{name}: {out}"
+        again = as_hub(sudo_hub, PROVISION, "--site", str(site), "team", TEAM_BLUE)
+        assert again.stdout.strip().endswith("is as the course files say"), again
+        # Never an account that is not a gone team's: refused as before.
+        refused = as_hub(sudo_hub, PROVISION, "--site", str(site), "team", f"team-{SLUG}-green")
+        assert refused.returncode == 3 and "no team of the course files" in refused.stderr
+    finally:
+        course_yaml.write_text(yaml.safe_dump(course_file(RED)))
+        assert provision(site, TEAM_BLUE).returncode == 0
+    assert sorted(grp.getgrnam(TEAM_BLUE).gr_mem) == sorted([*BLUE, PROF])
+    state, out = as_job(cluster, BLUE[0], f"print(open({str(blue / 'kept.txt')!r}).read(), end='')")
+    assert (state, out) == ("COMPLETED", "blue's work\n"), out
+
+
 # --- the team server as a Slurm job of the team account -------------------------------------------------
 
 HUB_SLUG = "stm-hub"  # a course of the hub below, its teams' accounts team-stm-hub-*
@@ -496,3 +530,80 @@ def test_the_files_outlive_the_team_server(hub, cluster):
     assert cluster.run("squeue", "--noheader", f"--user={HUB_TEAM}", "--format=%i").stdout.split() == []
     member = start_team_server(hub, cluster, RED[1])
     assert "and r2 in a job" in member.get(f"/user/{HUB_TEAM}/api/contents/plan.txt").json()["content"]
+
+
+# --- team-<team> in homes, made by the person's own job -------------------------------------------------
+
+
+def courses_sync(hub: RunningHub) -> str:
+    """The course sync's pass, now (the hub's own service runs the same every few seconds)."""
+    command = [sys.executable, "-m", "hub_config.cli", "courses", "--site", str(hub.site_file), "sync"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def start_session(hub: RunningHub, name: str) -> httpx.Client:
+    """``name``'s own server, a Slurm job as them, started from the hub and opened."""
+    client = hub.login(name)
+    hub.spawn(client, name, timeout=120)
+    return client
+
+
+def stop_session(hub: RunningHub, client: httpx.Client, name: str) -> None:
+    """``name`` stops their server from the hub: its job is cancelled, the next session is a new job."""
+    r = client.delete(f"/hub/api/users/{name}/server", headers=hub_xsrf(client))
+    assert r.status_code in (202, 204), r.text
+    servers = lambda: hub.admin_api().get(f"/users/{name}").json().get("servers")  # noqa: E731
+    wait_until(lambda: not servers(), 60, f"{name}'s server to stop")
+
+
+def test_members_and_mentors_sessions_link_their_team_folders_in_their_homes(hub, cluster):
+    folder = hub.catalogue.data_dir / "teams" / HUB_TEAM
+    member = start_session(hub, RED[2])
+    link = Path(pwd.getpwnam(RED[2]).pw_dir) / "team-red"
+    assert link.is_symlink() and Path(os.readlink(link)) == folder
+    assert link.lstat().st_uid == pwd.getpwnam(RED[2]).pw_uid  # the member's own job made it
+    # Through the link, from one member's server, then from another's: one file, both write it.
+    made = member.put(
+        f"/user/{RED[2]}/api/contents/team-red/linked.txt",
+        json={"type": "file", "format": "text", "content": "r3 through the link\n"},
+        headers=server_xsrf(member, RED[2]),
+    )
+    assert made.status_code in (200, 201), made.text
+    assert (folder / "linked.txt").stat().st_uid == pwd.getpwnam(RED[2]).pw_uid
+    other = start_session(hub, RED[1])
+    edited = other.put(
+        f"/user/{RED[1]}/api/contents/team-red/linked.txt",
+        json={"type": "file", "format": "text", "content": "r3 through the link\nand r2\n"},
+        headers=server_xsrf(other, RED[1]),
+    )
+    assert edited.status_code == 200, edited.text
+    assert (folder / "linked.txt").read_text() == "r3 through the link\nand r2\n"
+    # A mentor who also teaches the course has a session of their own: their team's link, no other.
+    # (A mentor who only mentors has no course to start: they reach the folder by its path.)
+    mentor = start_session(hub, PROF)
+    prof_home = Path(pwd.getpwnam(PROF).pw_dir)
+    assert Path(os.readlink(prof_home / "team-blue")) == hub.catalogue.data_dir / "teams" / HUB_OTHER
+    assert not os.path.lexists(prof_home / "team-red")
+    for client, name in ((mentor, PROF), (other, RED[1]), (member, RED[2])):
+        stop_session(hub, client, name)
+
+
+def test_a_removed_membership_loses_its_link_at_the_next_session(hub, cluster):
+    link = Path(pwd.getpwnam(RED[2]).pw_dir) / "team-red"
+    own = Path(pwd.getpwnam(RED[2]).pw_dir) / "team-notes"  # a folder of the member's own, kept
+    own.mkdir(exist_ok=True)
+    course_yaml = hub.root / "courses" / HUB_SLUG / "course.yaml"
+    removed = hub_course()
+    removed["teams"][0]["members"] = RED[:2]
+    course_yaml.write_text(yaml.safe_dump(removed))
+    try:
+        courses_sync(hub)
+        wait_until(lambda: RED[2] not in grp.getgrnam(HUB_TEAM).gr_mem, 60, "the sync to take r3 out")
+        client = start_session(hub, RED[2])
+        assert not os.path.lexists(link) and own.is_dir()
+        stop_session(hub, client, RED[2])
+    finally:
+        course_yaml.write_text(yaml.safe_dump(hub_course()))
+        courses_sync(hub)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.services.hub import RunningHub, course, wait_until
+from tests.services.hub import RunningHub, course, hub_xsrf, server_xsrf, wait_until
 
 pytestmark = pytest.mark.hub
 
@@ -23,7 +23,7 @@ OUTSIDE, MENTOR, PROF = "t15a-h5", "t15a-hm", "t15a-hp"
 TEAM_RED, TEAM_BLUE = f"team-{SLUG}-red", f"team-{SLUG}-blue"
 
 
-def project(red: list[str]) -> dict:
+def project(red: list[str], blue: bool = True) -> dict:
     return course(
         SLUG,
         [PROF],
@@ -32,7 +32,7 @@ def project(red: list[str]) -> dict:
         mentors=[MENTOR],
         teams=[
             {"name": "red", "title": {"fr": "Rouge", "en": "Red"}, "members": red, "mentors": [MENTOR]},
-            {"name": "blue", "members": BLUE, "mentors": [PROF]},
+            *([{"name": "blue", "members": BLUE, "mentors": [PROF]}] if blue else []),
         ],
     )
 
@@ -123,3 +123,70 @@ def test_the_mentor_page_is_refused_to_anyone_else(hub, who, path):
 def test_a_site_admin_sees_every_team(hub):
     r = mentor_page(hub.login("hubadmin"))
     assert r.status_code == 200 and f'id="team-{TEAM_RED}"' in r.text and f'id="team-{TEAM_BLUE}"' in r.text
+
+
+def server_of(hub: RunningHub, name: str) -> dict | None:
+    user = hub.admin_api().get(f"/users/{name}")
+    return (user.json().get("servers") or {}).get("") if user.status_code == 200 else None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true", reason="team servers need root")
+def test_a_team_removed_from_the_file_leaves_the_hub_and_its_folder_stays(hub):
+    """What an administrator expects when a team goes from course.yaml: at the next course sync its
+    groups go, its running team server is stopped and its hub user deleted, its Unix group loses
+    its members; its folder stays on disk with its files; a former member's link goes at their
+    next start, and the team server's URL no longer leads anywhere for them."""
+    courses_sync(hub)
+    member = hub.login(BLUE[0])
+    hub.spawn(member, BLUE[0])
+    link = hub.catalogue.data_dir / "homes" / BLUE[0] / "team-blue"
+    assert link.is_symlink()
+    r = member.get(f"/hub/spawn/{TEAM_BLUE}", follow_redirects=False)  # the team's one course: started
+    assert r.status_code in (302, 303), r.text
+    wait_until(lambda: (server_of(hub, TEAM_BLUE) or {}).get("ready"), 90, "the team server")
+    assert hub.open_server(member, TEAM_BLUE).status_code == 200
+    made = member.put(
+        f"/user/{TEAM_BLUE}/api/contents/kept.txt",
+        json={"type": "file", "format": "text", "content": "the team's work\n"},
+        headers=server_xsrf(member, TEAM_BLUE),
+    )
+    assert made.status_code in (200, 201), made.text
+    r = member.delete(f"/hub/api/users/{BLUE[0]}/server", headers=hub_xsrf(member))
+    assert r.status_code in (202, 204), r.text
+    wait_until(lambda: server_of(hub, BLUE[0]) is None, 60, "the member's own server to stop")
+
+    course_yaml = hub.root / "courses" / SLUG / "course.yaml"
+    course_yaml.write_text(yaml.safe_dump(project(RED, blue=False)))
+    try:
+        out = courses_sync(hub)
+        if "still stopping" in out:  # the hub stops it in the background: deleted at the next pass
+            wait_until(lambda: server_of(hub, TEAM_BLUE) is None, 60, "the team server to stop")
+            out += courses_sync(hub)
+        folder = hub.catalogue.data_dir / "teams" / TEAM_BLUE
+        assert f"stopped server of {TEAM_BLUE}: its team is gone from the course files" in out
+        assert f"delete team account {TEAM_BLUE} (its folder {folder} stays on disk)" in out
+        assert f"emptied Unix group {TEAM_BLUE}" in out
+        now = groups(hub)
+        assert TEAM_BLUE not in now and f"mentors-{SLUG}-blue" not in now and TEAM_RED in now
+        assert hub.admin_api().get(f"/users/{TEAM_BLUE}").status_code == 404
+        assert subprocess.run(["pgrep", "-u", TEAM_BLUE], capture_output=True).returncode == 1  # none left
+        assert (folder / "kept.txt").read_text() == "the team's work\n"  # nothing lost
+        assert grp.getgrnam(TEAM_BLUE).gr_mem == []  # the kept group grants the folder to nobody
+        # A former member: the team server's URL leads nowhere (JupyterHub answers 404 for a
+        # server one may not reach, 403 only from a running server), nor can they start it.
+        for path in (f"/user/{TEAM_BLUE}/lab", f"/hub/spawn/{TEAM_BLUE}"):
+            r = member.get(path, follow_redirects=True)
+            assert r.status_code in (403, 404), (path, r.status_code, str(r.url))
+        r = member.post(f"/hub/api/users/{TEAM_BLUE}/server", headers=hub_xsrf(member))
+        assert r.status_code in (403, 404), r.text
+        # Their link goes at their next start; the other team's is untouched.
+        hub.spawn(member, BLUE[0])
+        assert not os.path.lexists(link) and BLUE[0] not in grp.getgrnam(TEAM_BLUE).gr_mem
+        assert (hub.catalogue.data_dir / "homes" / RED[0] / "team-red").is_symlink()
+    finally:
+        course_yaml.write_text(yaml.safe_dump(project(RED)))
+        courses_sync(hub)
+    # Put back in the file, the team gets its account, members and folder (with its files) again.
+    assert hub.admin_api().get(f"/users/{TEAM_BLUE}").status_code == 200
+    assert grp.getgrnam(TEAM_BLUE).gr_mem == [BLUE[0]]  # the others have no account before their first spawn
+    assert (hub.catalogue.data_dir / "teams" / TEAM_BLUE / "kept.txt").is_file()

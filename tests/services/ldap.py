@@ -8,7 +8,8 @@ hub reads both (hub_config/directory.py).
 
 slapd runs in the foreground under this process (``-d stats``, its log in the state folder), from
 a slapd.conf (Debian's schema files, the mdb backend) with the data loaded by slapadd before the
-start. It listens on 127.0.0.1 on a free port, and refuses a simple bind (a password) on a
+start. It listens on 127.0.0.1 on two free ports (``uri``: ldap:// for StartTLS; ``ldaps_uri``:
+TLS from the first byte, the same certificate), and refuses a simple bind (a password) on a
 connection that is not encrypted: clients upgrade with StartTLS, trusting the CA the test made
 with ``cryptography`` (``ca_file``); the server's certificate names 127.0.0.1 and localhost.
 Anonymous binds are refused; the service account reads everything but passwords; a person reads
@@ -167,7 +168,8 @@ class SlapdServer:
         self.people = list(people)
         self.groups = dict(groups or {})
         self.posix = posix
-        self.port = free_port()
+        self.port = free_port()  # ldap:// (StartTLS)
+        self.ldaps_port = free_port()  # ldaps:// (TLS from the first byte), same certificate
         self.root: Path | None = None
         self._log = Path(log) if log else None
         self._popen: subprocess.Popen | None = None
@@ -191,6 +193,10 @@ class SlapdServer:
     @property
     def uri(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldaps_uri(self) -> str:
+        return f"ldaps://127.0.0.1:{self.ldaps_port}"
 
     @property
     def ca_file(self) -> Path:
@@ -327,7 +333,15 @@ class SlapdServer:
     def start_daemon(self) -> None:
         """Start slapd on its port with the data it has; return once the service account can bind."""
         log = open(self.log_file, "ab")
-        argv = [SLAPD, "-f", str(self.root / "slapd.conf"), "-h", f"{self.uri}/", "-d", "stats"]
+        argv = [
+            SLAPD,
+            "-f",
+            str(self.root / "slapd.conf"),
+            "-h",
+            f"{self.uri}/ {self.ldaps_uri}/",
+            "-d",
+            "stats",
+        ]
         self._popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         from tests.services.hub import wait_until
@@ -450,3 +464,18 @@ def clear_stale_servers() -> None:
                 process.kill()
                 process.wait(timeout=10)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving(passwords: dict[str, str], groups: dict[str, list[str]], log_dir: Path, prefix: str = ""):
+    """A test module's directory: a person per (uid, password), surnamed after the uid without
+    ``prefix``, the groups given, slapd's log in ``log_dir``; skipped (failed in CI) without slapd."""
+    from tests.conftest import need
+
+    need(missing() is None, missing() or "")
+    people = [LdapPerson(uid, pw, surname=uid.removeprefix(prefix)) for uid, pw in passwords.items()]
+    server = SlapdServer(people, groups)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    server._log = log_dir / "slapd.log"
+    with server:
+        yield server

@@ -13,7 +13,7 @@ from hub_config.appliers.auth import apply_auth
 from hub_config.appliers.culler import apply_culler
 from hub_config.appliers.network import apply_network
 from hub_config.appliers.services import apply_managed_services, apply_services
-from hub_config.appliers.spawner import apply_spawner
+from hub_config.appliers.spawner import apply_spawner, environment_server_extensions
 from hub_config.appliers.storage import apply_storage
 from hub_config.secrets import Secrets
 
@@ -80,8 +80,32 @@ def test_spawner(catalogue):
     # learners get nbgrader's Assignments panel, never its instructor tools
     assert disabled["@jupyter/nbgrader:formgrader"] and disabled["@jupyter/nbgrader:create-assignment"]
     assert "@jupyter/nbgrader:assignment-list" not in disabled and "@jupyter/nbgrader" not in disabled
-    assert extensions["nbgrader.server_extensions.assignment_list"]
+    # the Assignments panel's server side, imported at its first request (grading/learner_extension.py)
+    assert (
+        extensions["grading.learner_extension"]
+        and not extensions["nbgrader.server_extensions.assignment_list"]
+    )
     assert c.JupyterHub.cleanup_servers is False  # servers survive a hub restart
+
+
+def test_a_learner_server_loads_only_the_extensions_it_needs(catalogue, tmp_path, monkeypatch):
+    # A package installed later enables its server extension in a config folder of the environment.
+    (tmp_path / "jupyter_server_config.d").mkdir()
+    (tmp_path / "jupyter_server_config.d" / "jupyter_ai.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_ai": True}}})
+    )
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path))
+    c = Config()
+    apply_spawner(c, catalogue)
+    extensions = ast.literal_eval(c.Spawner.args[0].split("=", 1)[1])
+    assert {name for name, on in extensions.items() if on} == {
+        "jupyterlab",
+        "jupyter_server_terminals",
+        "grading.learner_extension",
+    }
+    # every server extension this environment enables is named, so ServerApp adds none of its own
+    assert {"jupyter_ai", "voila.server_extension", "jupyter_server_ydoc"} <= extensions.keys()
+    assert environment_server_extensions() <= extensions.keys()
 
 
 def test_groups_and_roles(catalogue):

@@ -33,6 +33,9 @@ API = {
     "feedback": ("GET", "courses/algo/feedback", ("assignment", "student")),
     "release_feedback": ("PUT", "courses/algo/feedback/ps1/ana", ()),
     "fetch_feedback": ("GET", f"courses/algo/feedback/ps1/ana/{SUB}", ()),
+    "accommodations": ("GET", "courses/algo/accommodations", ()),
+    "set_accommodation": ("PUT", "courses/algo/accommodations/ana", ()),
+    "remove_accommodation": ("DELETE", "courses/algo/accommodations/ana", ("assignment",)),
 }
 
 # How the client calls each route, and the JSON body it must send.
@@ -51,6 +54,12 @@ CALLS = {
     "feedback": (("algo", "ps1", "ana"), None),
     "release_feedback": (("algo", "ps1", "ana", STAMP, FILES), {"timestamp": STAMP, "files": FILES}),
     "fetch_feedback": (("algo", "ps1", "ana", SUB), None),
+    "accommodations": (("algo",), None),
+    "set_accommodation": (
+        ("algo", "ana", "33%", "ps1", "2d"),
+        {"extra_time": "33%", "assignment": "ps1", "extension": "2d"},
+    ),
+    "remove_accommodation": (("algo", "ana", "ps1"), None),
 }
 
 
@@ -74,7 +83,7 @@ def test_the_service_serves_every_route_of_the_table_and_nothing_else():
         assert found.path_args == [ARGS[p].encode() for p in route.parts], route
         assert route.method in service.answered(found.handler_class), route
     paths = {r.pattern for r in ROUTES}
-    assert len(app.wildcard_router.rules) == len(paths) + 1 == 11  # and <prefix>metrics
+    assert len(app.wildcard_router.rules) == len(paths) + 1 == 13  # and <prefix>metrics
     assert resolve(app, "GET", f"{PREFIX}metrics").handler_class is MetricsHandler
     rules = {
         r.matcher.regex.pattern.removeprefix(f"{PREFIX}api/"): r.target
@@ -113,7 +122,7 @@ def api(answer, url=f"http://127.0.0.1:8082{PREFIX}") -> ExchangeAPI:
 
 
 def test_the_client_calls_each_route_where_the_service_answers_it():
-    lists = {"courses": [], "assignments": [], "submissions": [], "feedback": []}
+    lists = {"courses": [], "assignments": [], "submissions": [], "feedback": [], "accommodations": {}}
     app = service.make_app(None, PREFIX)
     for route in ROUTES:
         seen = Recorder(reply=lists)

@@ -222,6 +222,7 @@ def test_learner_files_follow_the_client_imports():
         f"{site}/grading/__init__.py",
         f"{site}/grading/exchange/__init__.py",
         f"{site}/grading/exchange/client.py",
+        f"{site}/grading/learner_extension.py",  # the Assignments panel's server side
         f"{site}/grading/exchange/routes.py",
         f"{site}/grading/exchange/storage.py",
         f"{site}/hub_config/__init__.py",

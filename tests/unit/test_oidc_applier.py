@@ -144,6 +144,24 @@ def test_recorded_groups_are_a_roster_source(tmp_path):
     assert read_sources(tmp_path).groups["oidc"] == {"ml": {"ada", "ben"}, "stats": {"ben"}}
 
 
+def test_a_returning_person_costs_a_stat_and_a_changed_file_is_read_at_once(tmp_path, monkeypatch):
+    import hub_config.roster as roster
+
+    assert claim_name(tmp_path, "ada", "sub-1") is None
+    assert record_groups(tmp_path, "ada", ["ml"]) is True
+    parsed = []
+    real = roster.read_json
+    monkeypatch.setattr(roster, "read_json", lambda path, missing: parsed.append(path) or real(path, missing))
+    for _ in range(3):  # three logins of the same person: her name and groups as they were
+        assert holder_of(tmp_path, "ada") == "sub-1"
+        assert record_groups(tmp_path, "ada", ["ml"]) is False
+    assert len(parsed) <= 2  # each file parsed once at most, then only stat'ed
+    assert claim_name(tmp_path, "ben", "sub-2") is None  # a write (this process or another): seen at once
+    assert holder_of(tmp_path, "ben") == "sub-2"
+    assert record_groups(tmp_path, "ada", ["stats"]) is True
+    assert read_sources(tmp_path).groups["oidc"] == {"stats": {"ada"}}
+
+
 def test_a_groups_claim_is_a_list_of_names():
     assert groups_in(None) == []
     assert groups_in("ml") == ["ml"]

@@ -2,6 +2,7 @@
 the hub's handler of the launcher's port report (spawners/slurm/port_report.py)."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,10 @@ from traitlets.config import Config
 import hub_config
 from spawners.launch_form import TEMPLATES
 from spawners.slurm import PortReportHandler, install_port_handler, port_report
-from spawners.slurm.batch import LAUNCHER, render_batch_script
+from spawners.slurm.batch import LAUNCHER, TEAM_LINKS, launcher_source, render_batch_script
 from spawners.slurm.errors import SlurmSpawnError
 from spawners.slurm.request import Launch
+from spawners.team_links import LINKS_VARIABLE, link_from_environment, links_value
 
 from .conftest import SITE, course
 from .test_slurm_site import SLURM_SITE
@@ -61,7 +63,7 @@ def test_the_script_asks_slurm_for_the_launch_and_runs_the_launcher():
         assert line + "\n" in text
     assert "--account" not in text and "--gres" not in text
     # the launcher's own source, so the node needs nothing of the hub's tree, then the server's argv
-    launcher = LAUNCHER.read_text().replace("'", "'\"'\"'")
+    launcher = launcher_source().replace("'", "'\"'\"'")
     assert text.endswith(f"exec /venv/bin/python -c '{launcher}' /venv/bin/python -c 'print(1)'\n")
     result = subprocess.run(["bash", "-n"], input=text, text=True, capture_output=True, check=False)
     assert result.returncode == 0, result.stderr
@@ -80,8 +82,10 @@ def test_a_value_that_could_change_the_script_is_refused(over, words):
         script(**over)
 
 
-def test_the_launcher_uses_the_standard_library_only():
-    tree = ast.parse(LAUNCHER.read_text())
+@pytest.mark.parametrize("source", [LAUNCHER, TEAM_LINKS], ids=["launcher", "team-links"])
+def test_the_launcher_uses_the_standard_library_only(source):
+    tree = ast.parse(source.read_text())
+    assert not any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in ast.walk(tree))
     modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert modules <= sys.stdlib_module_names, modules - sys.stdlib_module_names
@@ -112,3 +116,22 @@ def test_the_hub_configuration_installs_the_port_handler_for_a_slurm_site_only(
     namespace = {"get_config": Config, "__file__": str(config)}
     exec(compile(config.read_text(), config, "exec"), namespace)  # noqa: S102 (as JupyterHub loads it)
     assert (handlers[-1] == (r"/api/batchspawner", PortReportHandler)) == (kind == "slurm")
+
+
+def test_a_job_makes_its_team_links_and_drops_those_of_teams_left(tmp_path, capsys):
+    """What spawners/team_links.py does in a person's job, as them (the batch script runs it before
+    the launcher): the links the spawner gave, none of a team left, a folder of theirs kept."""
+    home, teams = tmp_path / "home", tmp_path / "teams"
+    home.mkdir()
+    (home / "team-old").symlink_to(teams / "team-c-old")  # a team they left
+    (home / "team-mine").mkdir()  # their own folder of a team's link name
+    (home / "team-elsewhere").symlink_to("/etc")  # their own link, not into the teams folder
+    given = {"team-red": str(teams / "team-c-red"), "team-mine": str(teams / "team-c-mine")}
+    link_from_environment({"HOME": str(home), LINKS_VARIABLE: links_value(str(teams), given)})
+    assert os.readlink(home / "team-red") == str(teams / "team-c-red")
+    assert not os.path.lexists(home / "team-old")
+    assert (home / "team-mine").is_dir() and not (home / "team-mine").is_symlink()
+    assert os.readlink(home / "team-elsewhere") == "/etc"
+    link_from_environment({"HOME": str(home), LINKS_VARIABLE: "{not json"})
+    assert "ailys-hub: team links not made in" in capsys.readouterr().err
+    assert os.path.islink(home / "team-red")  # a bad value changes nothing

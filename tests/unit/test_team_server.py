@@ -73,6 +73,7 @@ def test_team_servers_applier_on_an_empty_config(project):
     team_ext = ast.literal_eval(c.TeamServer.team_args[0].split("=", 1)[1])
     assert team_ext["jupyter_server_ydoc"] and team_ext["jupyter_server_fileid"] and team_ext["jupyterlab"]
     assert not team_ext["nbgrader.server_extensions.assignment_list"]  # the team account is no learner
+    assert not team_ext["grading.learner_extension"]  # nor nbgrader's learner side at a first request
     apply_spawner(c, project)
     learner_ext = ast.literal_eval(c.Spawner.args[0].split("=", 1)[1])
     assert learner_ext["jupyter_server_ydoc"] is False and learner_ext["jupyter_server_fileid"] is False

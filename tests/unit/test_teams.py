@@ -216,11 +216,34 @@ def test_the_sync_plans_team_groups_mentor_groups_and_team_accounts(write_catalo
     assert later.create_users == [] and later.create_groups == []
 
 
+def test_a_team_removed_from_the_file_loses_its_groups_server_and_hub_user_not_its_folder(
+    write_catalogue, tmp_path
+):
+    site_file = write_catalogue(courses={"algo": project([team(), team("audio", PEOPLE[4:8])])})
+    first = sync.plan(load_catalogue(site_file), set(), {})
+    users = set(first.create_users)
+    groups = {g: set(first.add.get(g, [])) for g in first.create_groups}
+    (site_file.parent / "courses" / "algo" / "course.yaml").write_text(json.dumps(project([team()])))
+    catalogue = load_catalogue(site_file)
+    later = sync.plan(catalogue, users, groups, {"team-algo-audio": [""], "ana": [""]})
+    assert later.delete_groups == ["mentors-algo-audio", "team-algo-audio"]
+    folder = str(tmp_path / "data" / "teams" / "team-algo-audio")
+    assert later.gone_teams == [sync.GoneTeam("team-algo-audio", folder, ("",))]
+    assert later.lines()[-2:] == [
+        "stopped server of team-algo-audio: its team is gone from the course files",
+        f"delete team account team-algo-audio (its folder {folder} stays on disk)",
+    ]
+    # people, and the team still in the file, are never taken for a gone team
+    assert "ana" in users and "team-algo-vision" in users
+    # once it is gone from the hub, nothing more to do
+    assert sync.plan(catalogue, users - {"team-algo-audio"}, groups).gone_teams == []
+
+
 def test_the_applier_gives_spawners_each_persons_team_folders(write_catalogue, tmp_path):
     site_file = write_catalogue(courses={"algo": project()})
     c = Config()
     apply_team_folders(c, load_catalogue(site_file))
-    folders = c.TeamHomes.team_folders
+    folders = c.TeamLinks.team_folders
     assert folders("ana") == {
         "dir": str(tmp_path / "data" / "teams"),
         "links": {
