@@ -201,8 +201,9 @@ class RunningHub:
 
     def stop_hub(self, sig=signal.SIGTERM) -> None:
         self.hub.send_signal(sig)
-        # JupyterHub stops its services one after another, each given up to 20 s (SIGINT, SIGTERM, SIGKILL)
-        self.hub.wait(timeout=60)
+        # JupyterHub stops its services one after another, each given up to 20 s (SIGINT, SIGTERM,
+        # SIGKILL): a hub with six or seven of them on a loaded machine may take over a minute.
+        self.hub.wait(timeout=150)
         for child in psutil.process_iter(["cmdline"]):  # its services (culler, sync) go with it
             if str(self.site_file) in " ".join(child.info["cmdline"] or []) or (
                 "jupyterhub_idle_culler" in " ".join(child.info["cmdline"] or [])
